@@ -1,0 +1,16 @@
+"""Synthetic tasks whose dependency gap is set exactly, found by name through `TASKS`.
+
+Adding a task: write `datasets/<name>.py` with a pure generator
+`fn(gap, n, seed, **params) -> (x, y)` seeded by `np.random.default_rng(seed)` (never global
+random state), wrap it in a `Task`, and add one line below.
+"""
+
+from datasets import fluent
+from datasets.base import Task
+
+# name -> Task; TASKS[name](gap, n, seed) returns (x, y) numpy arrays.
+TASKS = {
+    "fluent": fluent.TASK,
+}
+
+__all__ = ["TASKS", "Task"]

@@ -1,0 +1,130 @@
+"""Command line: `python -m experiments COMMAND key=value ...`, the layer the Makefile calls.
+
+Commands:
+    train      model=lstm task=fluent gap=50 seed=0 [any RunConfig field=value]
+    sweep      preset=default [models=rnn,lstm gaps=5,50 seeds=0,1 executor=process field=value]
+    evaluate   [n_test=N]
+    plot
+    show-data  task=fluent gap=5 [n=4 seed=0]
+    presets    list the presets and how many runs each has
+
+Every command takes results=DIR (default: results). Bad input ends with one line on stderr
+naming the bad value and what is allowed, exit code 2, and nothing written.
+"""
+
+import os
+import sys
+
+
+from experiments.config import FIELDS, RunConfig, UsageError, check_choice, check_keys, check_int  # noqa: E402
+
+COMMANDS = ("train", "sweep", "evaluate", "plot", "show-data", "presets")
+
+
+def parse_value(text):
+    """'5' -> 5, '3e-3' -> 0.003, 'none' -> None, '5,10' -> (5, 10), else the string."""
+    if "," in text:
+        return tuple(parse_value(t) for t in text.split(",") if t)
+    if text.lower() in ("none", "null", ""):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_args(argv):
+    values = {}
+    for arg in argv:
+        key, sep, text = arg.partition("=")
+        if not sep:
+            raise UsageError(f"expected key=value, received {arg!r}")
+        values[key.strip()] = parse_value(text.strip())
+    return values
+
+
+def as_tuple(value):
+    return value if isinstance(value, tuple) else (value,)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if not argv or argv[0] in ("-h", "--help", "help"):
+            print(__doc__)
+            return 0
+        run(argv[0], parse_args(argv[1:]))
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are saved; rerun the same command to continue", file=sys.stderr)
+        return 130
+    return 0
+
+
+def run(command, args):
+    check_choice("command", command, COMMANDS)
+    results = str(args.pop("results", "results"))
+    if command == "train":
+        from experiments.sweep import check_writable
+
+        cfg = RunConfig.from_dict(args)
+        check_writable(results)
+        from experiments.train import train
+
+        record = train(cfg, results)
+        print(f"{record['run_id']}: {record['status']}", end="")
+        if record["status"] == "ok":
+            print(f", test accuracy {record['test_accuracy']:.3f} (chance {record['chance_accuracy']:.3f}), "
+                  f"{record['sequences_seen']} sequences, {record['seconds']} s")  # fmt: skip
+        else:
+            print(f": {record['error']}")
+    elif command == "sweep":
+        from experiments.presets import GRID_AXES, expand
+        from experiments.sweep import sweep
+
+        preset = args.pop("preset", "default")
+        executor = args.pop("executor", "process")
+        overrides = {k: as_tuple(v) if k in GRID_AXES else v for k, v in args.items()}
+        configs = expand(preset, **overrides)
+        counts = sweep(configs, results, executor=executor)
+        print(f"sweep {preset}: {counts['done']} run now ({counts['failed']} failed), {counts['skipped']} skipped as already recorded")
+    elif command == "evaluate":
+        check_keys(args, ("n_test",), what="evaluate key")
+        from experiments.evaluate import evaluate
+
+        table = evaluate(results, n_test=check_int("n_test", args["n_test"], 1) if "n_test" in args else None)
+        print(f"wrote {results}/summary.csv: {len(table)} runs, {int((table['status'] != 'ok').sum())} failed")
+    elif command == "plot":
+        check_keys(args, (), what="plot key")
+        from experiments.plot import plot_accuracy
+
+        for path in plot_accuracy(results):
+            print(f"wrote {path}")
+    elif command == "show-data":
+        show_data(**args)
+    elif command == "presets":
+        from experiments.presets import PRESETS, expand
+
+        for name in PRESETS:
+            print(f"{name}: {len(expand(name))} runs")
+
+
+def show_data(task="fluent", gap=5, n=4, seed=0, **extra):
+    from datasets import TASKS
+
+    check_keys(extra, ("task", "gap", "n", "seed"), what="show-data key")
+    check_choice("task", task, TASKS)
+    for name, value, low in (("gap", gap, 1), ("n", n, 1), ("seed", seed, 0)):
+        check_int(name, value, low)
+    spec = TASKS[task]
+    x, y = spec(gap, n, seed)
+    print(f"task {task}: gap = {spec.gap_meaning}; chance accuracy {spec.chance:.3f}; x {x.shape}, y {y.shape}")
+    for row, target in zip(x, y):
+        print("  " + spec.decode(row, target))
+
+
+__all__ = ["main", "FIELDS"]

@@ -1,0 +1,62 @@
+"""Reload every saved model, score it on a fresh test set, and write RESULTS/summary.csv."""
+
+import sys
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from datasets import TASKS
+from experiments.config import FIELDS, RunConfig, UsageError
+from experiments.records import atomic_write, load_records, model_path
+
+# The columns every summary starts with; the rest of the config follows.
+LEAD = ["model", "init_label", "task", "gap", "seed", "test_accuracy", "chance_accuracy",
+        "sequences_seen", "solved", "seconds", "status"]  # fmt: skip
+
+
+def summary_row(record, test_accuracy):
+    row = {**record["config"], "run_id": record["run_id"], "init_label": record.get("init_label")}
+    row.update(
+        test_accuracy=test_accuracy,
+        record_test_accuracy=record.get("test_accuracy", np.nan),
+        chance_accuracy=record.get("chance_accuracy", np.nan),
+        sequences_seen=record.get("sequences_seen", np.nan),
+        solved=record.get("solved", False),
+        seconds=record.get("seconds", np.nan),
+        status=record["status"],
+        error=record.get("error"),
+    )
+    return row
+
+
+def evaluate(results, n_test=None, progress=True):
+    """Score every ok run's saved model on a fresh test set; write and return the summary.
+
+    The fresh set comes from a seed stream that training never touched (EVAL), with
+    `n_test` sequences (default: the run's own n_test). Failed runs stay in the summary
+    with status "failed" and no accuracy, so they are counted, not hidden.
+    """
+    import keras
+
+    from experiments.train import EVAL, accuracy, data_seed
+
+    records = load_records(results)
+    missing = [r["run_id"] for r in records if r["status"] == "ok" and not model_path(results, r["run_id"]).exists()]
+    if missing:
+        raise UsageError(f"saved model missing for {len(missing)} run(s), e.g. {model_path(results, missing[0])}; rerun the sweep to retrain them")
+    rows = []
+    for record in tqdm(records, unit="model", disable=not progress, file=sys.stderr, desc="evaluate"):
+        acc = np.nan
+        if record["status"] == "ok":
+            cfg = RunConfig.from_dict(record["config"])
+            model = keras.saving.load_model(model_path(results, record["run_id"]))
+            x, y = TASKS[cfg.task](cfg.gap, n_test or cfg.n_test, data_seed(cfg.seed, EVAL))
+            acc = accuracy(model, x, y)
+            keras.backend.clear_session()  # one graph per model would otherwise accumulate
+        rows.append(summary_row(record, acc))
+    table = pd.DataFrame(rows)
+    rest = [c for c in FIELDS if c not in LEAD] + ["record_test_accuracy", "error", "run_id"]
+    table = table[LEAD + rest].sort_values(["task", "model", "init_label", "gap", "seed"], ignore_index=True)
+    atomic_write(f"{results}/summary.csv", lambda tmp: table.to_csv(tmp, index=False))
+    return table

@@ -1,0 +1,179 @@
+"""Shared machinery for the recurrent cells: argument checks, initialisers, the layer wrapper.
+
+Every cell in this package is a `keras.layers.Layer` that honours the cell contract of
+`keras.layers.RNN`: attributes `state_size` and `output_size`, and
+`call(inputs_t, states_t) -> (output_t, new_states_t)`. `RecurrentCell` holds what all of
+them share: a fused input kernel (D, G*H), a fused recurrent kernel (H, G*H) and a bias, with
+the same names and shapes as the matching built-in Keras cell, so weights copy across.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+PACKAGE = "memory_gap"  # the namespace of every class registered for `.keras` saving
+
+RECURRENT_INITS = ("orthogonal", "glorot_uniform", "identity")
+FORGET_BIASES = ("zero", "one", "chrono")
+
+
+def check_positive_int(name, value):
+    """Return `value` if it is a positive int, else raise ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, received {name}={value!r}")
+    return value
+
+
+def check_choice(name, value, allowed):
+    """Return `value` if it is one of `allowed`, else raise ValueError listing them."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}; received {name}={value!r}")
+    return value
+
+
+def blockwise(initializer, n_blocks):
+    """Initialise an (H, n_blocks*H) recurrent kernel one (H, H) gate block at a time.
+
+    Keras' built-in cells apply e.g. `orthogonal` to the whole (H, 4H) matrix. Per block is
+    what the names promise for each gate: "identity" gives every gate the identity (Le et al.
+    2015), "orthogonal" gives every gate an orthogonal matrix (Saxe et al. 2014).
+    """
+
+    def init(shape, dtype=None):
+        h = shape[0]
+        # keras.initializers.get(str) returns a fresh instance, hence a fresh seed, per block.
+        blocks = [keras.initializers.get(initializer)((h, h), dtype=dtype) for _ in range(n_blocks)]
+        return ops.concatenate(blocks, axis=1)
+
+    return init
+
+
+def gate_bias(units, n_gates, forget_gate, forget_bias, chrono_tmax, input_gate=None):
+    """Bias initialiser that sets the forget (or update) gate block; every other block is 0.
+
+    forget_bias: "zero" (b_f = 0), "one" (b_f = 1; Gers et al. 2000, Jozefowicz et al. 2015),
+    or "chrono" (Tallec & Ollivier 2018, eq. 16: b_f ~ log U[1, T_max - 1] and b_i = -b_f,
+    so that the characteristic forgetting times span 1 .. T_max steps).
+    """
+
+    def init(shape, dtype=None):
+        if forget_bias == "chrono":
+            # A fresh initializer instance draws its seed from Python's `random`, which
+            # `keras.utils.set_random_seed` seeds: deterministic per run, different per cell.
+            u = keras.initializers.RandomUniform(1.0, max(chrono_tmax - 1.0, 1.0))((units,), dtype=dtype)
+            b_f = ops.log(u)
+        else:
+            b_f = ops.full((units,), 1.0 if forget_bias == "one" else 0.0, dtype=dtype)
+        blocks = [ops.zeros((units,), dtype=dtype) for _ in range(n_gates)]
+        blocks[forget_gate] = b_f
+        if forget_bias == "chrono" and input_gate is not None:
+            blocks[input_gate] = -b_f
+        return ops.reshape(ops.concatenate(blocks), shape)
+
+    return init
+
+
+class RecurrentCell(keras.layers.Layer):
+    """Base of every cell: fused kernels with Keras' names, validated arguments, config.
+
+    Subclasses set `n_gates` (G, the number of (H, H) blocks in the fused kernels), may
+    override `bias_shape` and `bias_initializer`, and implement `call`. Whatever they add to
+    the constructor they also return from `cell_args`, so `get_config` stays complete.
+
+    Args:
+        units: H, the size of the hidden state (positive int).
+        recurrent_initializer: one of "orthogonal" (default, as in Keras), "glorot_uniform",
+            "identity"; applied to each gate's (H, H) block separately.
+    """
+
+    n_gates = 1
+
+    def __init__(self, units, recurrent_initializer="orthogonal", **kwargs):
+        super().__init__(**kwargs)
+        self.units = check_positive_int("units", units)
+        self.recurrent_initializer = check_choice("recurrent_initializer", recurrent_initializer, RECURRENT_INITS)
+
+    @property
+    def state_size(self):
+        return self.units
+
+    @property
+    def output_size(self):
+        return self.units
+
+    def bias_shape(self):
+        return (self.n_gates * self.units,)
+
+    def bias_initializer(self):
+        return "zeros"
+
+    def build(self, input_shape):
+        width = self.n_gates * self.units
+        self.kernel = self.add_weight(shape=(input_shape[-1], width), name="kernel", initializer="glorot_uniform")
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, width),
+            name="recurrent_kernel",
+            initializer=blockwise(self.recurrent_initializer, self.n_gates),
+        )
+        self.bias = self.add_weight(shape=self.bias_shape(), name="bias", initializer=self.bias_initializer())
+
+    def cell_args(self):
+        """The constructor arguments of this cell (not those of `keras.layers.Layer`)."""
+        return {"units": self.units, "recurrent_initializer": self.recurrent_initializer}
+
+    def get_config(self):
+        return {**super().get_config(), **self.cell_args()}
+
+
+class GatedCell(RecurrentCell):
+    """A cell with a forget (or update) gate whose bias initialisation is an option.
+
+    Args:
+        forget_bias: "one" (default), "zero" or "chrono"; see `gate_bias`.
+        chrono_tmax: T_max of chrono initialisation, the longest dependency expected in
+            steps (Tallec & Ollivier 2018 use the task's gap); used only with "chrono".
+    """
+
+    forget_gate = 1  # index of the forget-gate block in the bias
+    input_gate = 0  # block set to -b_f by chrono init (None: the cell has no input gate)
+
+    def __init__(self, units, forget_bias="one", chrono_tmax=100, **kwargs):
+        super().__init__(units, **kwargs)
+        self.forget_bias = check_choice("forget_bias", forget_bias, FORGET_BIASES)
+        if isinstance(chrono_tmax, bool) or not isinstance(chrono_tmax, (int, float)) or chrono_tmax < 2:
+            raise ValueError(f"chrono_tmax must be a number >= 2, received chrono_tmax={chrono_tmax!r}")
+        self.chrono_tmax = chrono_tmax
+
+    def bias_initializer(self):
+        n_blocks = math.prod(self.bias_shape()) // self.units
+        return gate_bias(self.units, n_blocks, self.forget_gate, self.forget_bias, self.chrono_tmax, self.input_gate)
+
+    def cell_args(self):
+        return {**super().cell_args(), "forget_bias": self.forget_bias, "chrono_tmax": self.chrono_tmax}
+
+
+class RecurrentLayer(keras.layers.RNN):
+    """`keras.layers.RNN` over a fixed cell class, built from the cell's own arguments.
+
+    Subclasses set `cell_class`. `LSTM(64, forget_bias="chrono", return_sequences=True)` is
+    `keras.layers.RNN(LSTMCell(64, forget_bias="chrono"), return_sequences=True)`.
+    """
+
+    cell_class = None
+
+    def __init__(self, units, return_sequences=False, return_state=False, go_backwards=False, **kwargs):
+        rnn_keys = ("name", "dtype", "trainable", "stateful", "unroll", "zero_output_for_mask")
+        rnn_kwargs = {k: kwargs.pop(k) for k in rnn_keys if k in kwargs}
+        super().__init__(
+            self.cell_class(units, **kwargs),
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            **rnn_kwargs,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("cell")
+        return {**config, **self.cell.cell_args()}
