@@ -177,3 +177,7 @@ class RecurrentLayer(keras.layers.RNN):
         config = super().get_config()
         config.pop("cell")
         return {**config, **self.cell.cell_args()}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)  # `keras.layers.RNN.from_config` expects a serialised cell instead

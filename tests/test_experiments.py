@@ -1,0 +1,190 @@
+"""The pipeline end to end on the quick preset, determinism, and the bad-input table."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+from experiments import presets
+from experiments.config import RunConfig, UsageError
+from experiments.evaluate import evaluate
+from experiments.sweep import sweep
+from experiments.train import train
+
+QUICK = dict(units=8, budget=640, eval_every=10, n_val=64, n_test=128)
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "experiments", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def snapshot(folder):
+    """Path -> content hash of every file under folder: to prove nothing was changed."""
+    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory):
+    """The quick preset swept, evaluated and plotted into a scratch folder through the CLI."""
+    results = tmp_path_factory.mktemp("quick")
+    for command in (["sweep", "preset=quick"], ["evaluate"], ["plot"]):
+        out = cli(*command, f"results={results}")
+        assert out.returncode == 0, out.stderr
+    return results
+
+
+def test_pipeline_writes_records_models_summary_and_figure(quick_results):
+    configs = presets.expand("quick")
+    records = [json.loads((quick_results / "runs" / f"{c.run_id}.json").read_text()) for c in configs]
+    assert len(records) == 6 and all(r["status"] == "ok" for r in records)
+    for record, cfg in zip(records, configs):
+        assert record["config"] == RunConfig.from_dict(record["config"]).__dict__ == cfg.__dict__
+        assert record["chance_accuracy"] == pytest.approx(1 / 8)
+        assert 0 <= record["test_accuracy"] <= 1
+        assert 0 < record["sequences_seen"] <= cfg.budget and record["sequences_seen"] % cfg.batch_size == 0
+        assert record["solved"] == (record["history"][-1]["val_accuracy"] >= cfg.target_accuracy)
+        assert record["versions"]["keras"].startswith("3.")
+        assert (quick_results / "models" / f"{cfg.run_id}.keras").stat().st_size > 0
+    summary = pd.read_csv(quick_results / "summary.csv")
+    required = ["model", "task", "gap", "seed", "test_accuracy", "chance_accuracy", "sequences_seen", "seconds"]
+    assert set(required) <= set(summary.columns)
+    assert sorted(summary["run_id"]) == sorted(c.run_id for c in configs)
+    assert summary["test_accuracy"].between(0, 1).all()
+    for ext in ("png", "pdf"):
+        assert (quick_results / "figures" / f"accuracy_vs_gap.{ext}").stat().st_size > 10_000
+
+
+def test_rerun_skips_recorded_runs_and_changes_nothing(quick_results):
+    before = snapshot(quick_results / "runs")
+    out = cli("sweep", "preset=quick", f"results={quick_results}", "executor=local")
+    assert out.returncode == 0, out.stderr
+    assert "6 already recorded and skipped, 0 to run" in out.stderr
+    assert snapshot(quick_results / "runs") == before
+
+
+def test_evaluate_matches_training_time_scores(quick_results):
+    """The reloaded model scores within sampling noise of the model that was trained."""
+    summary = pd.read_csv(quick_results / "summary.csv")
+    gap = (summary["test_accuracy"] - summary["record_test_accuracy"]).abs()
+    assert (gap < 0.15).all(), summary[["run_id", "test_accuracy", "record_test_accuracy"]]
+
+
+def test_same_config_and_seed_give_identical_records(tmp_path):
+    cfg = RunConfig(model="lstm", gap=3, seed=5, **QUICK)
+    a, b = train(cfg, tmp_path / "a"), train(cfg, tmp_path / "b")
+    for key in ("test_accuracy", "final_loss", "sequences_seen", "history"):
+        assert a[key] == b[key]
+    other = train(RunConfig(model="lstm", gap=3, seed=6, **QUICK), tmp_path / "c")
+    assert other["history"] != a["history"]
+
+
+def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    from datasets import TASKS
+
+    original = TASKS["fluent"]
+
+    def broken(gap, n, seed):
+        if gap == 3:
+            raise RuntimeError("synthetic failure")
+        return original(gap, n, seed)
+
+    monkeypatch.setitem(TASKS, "fluent", original.__class__(**{**original.__dict__, "fn": broken}))
+    configs = [RunConfig(model="rnn", gap=g, **QUICK) for g in (2, 3)]
+    counts = sweep(configs, tmp_path, executor="local", progress=False)
+    assert counts == {"done": 2, "skipped": 0, "failed": 1}
+    summary = evaluate(tmp_path, progress=False)
+    failed = summary[summary["status"] == "failed"]
+    assert list(failed["gap"]) == [3] and "synthetic failure" in failed["error"].iloc[0]
+    assert failed["test_accuracy"].isna().all() and summary[summary["gap"] == 2]["test_accuracy"].notna().all()
+
+
+def test_corrupt_record_is_reported_and_skipped(quick_results, tmp_path, capsys):
+    import shutil
+
+    results = tmp_path / "r"
+    shutil.copytree(quick_results, results)
+    (results / "runs" / "broken.json").write_text('{"config": ')
+    table = evaluate(results, progress=False)
+    assert len(table) == 6
+    assert "broken.json" in capsys.readouterr().err
+
+
+def test_presets_expand_as_documented():
+    default = presets.expand("default")
+    assert len(default) == 126 and len({c.run_id for c in default}) == 126
+    assert sorted({c.gap for c in default}) == list(presets.GAPS) and presets.GAPS[0] == 5 and presets.GAPS[-1] >= 300
+    labels = {(c.model, c.init_label) for c in default}
+    assert labels == {("rnn", "orthogonal"), ("rnn", "identity"), ("lstm", "orthogonal"), ("gru", "orthogonal"),
+                      ("lstm", "orthogonal, forget bias chrono"), ("gru", "orthogonal, forget bias chrono")}  # fmt: skip
+    only_rnn = presets.expand("default", models=("rnn",), seeds=(0,))
+    assert {c.init_label for c in only_rnn} == {"orthogonal", "identity"} and len(only_rnn) == 14
+
+
+def test_chrono_tmax_follows_the_gap():
+    assert RunConfig(model="lstm", gap=40, forget_bias="chrono").cell_kwargs()["chrono_tmax"] == 42
+    with pytest.raises(UsageError, match="forget_bias='chrono' does not apply to model 'rnn'"):
+        RunConfig(model="rnn", forget_bias="chrono")
+
+
+# The bad-input table: (CLI arguments, text the one error line must contain).
+BAD_INPUT = [
+    (["train", "model=lstmm"], "unknown model 'lstmm'; allowed: rnn, lstm, gru"),
+    (["train", "task=french"], "unknown task 'french'; allowed: fluent"),
+    (["sweep", "preset=huge"], "unknown preset 'huge'; allowed: quick, default, full"),
+    (["train", "gap=0"], "gap must be an integer >= 1, received gap=0"),
+    (["train", "gap=-5"], "gap must be an integer >= 1, received gap=-5"),
+    (["train", "gap=2.5"], "gap must be an integer >= 1, received gap=2.5"),
+    (["sweep", "preset=quick", "seeds=0,x"], "seed must be an integer >= 0, received seed='x'"),
+    (["train", "units=0"], "units must be an integer >= 1, received units=0"),
+    (["train", "learning_rate=0"], "learning_rate must be a number > 0, received learning_rate=0"),
+    (["train", "learning_rate=-1e-3"], "learning_rate must be a number > 0"),
+    (["train", "gpa=5"], "unknown config key 'gpa' (did you mean 'gap'?)"),
+    (["sweep", "preset=quick", "modles=rnn"], "unknown sweep key 'modles' (did you mean 'models'?)"),
+    (["sweep", "preset=quick", "executor=cloud"], "unknown executor 'cloud'; allowed: local, process"),
+    (["train", "forget_bias=two"], "unknown forget_bias 'two'; allowed: zero, one, chrono"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
+    (["train", "gap"], "expected key=value, received 'gap'"),
+    (["show-data", "task=fluent", "gap=0"], "gap must be an integer >= 1"),
+    (["plot", "results={empty}"], "no summary at"),
+    (["evaluate", "results={empty}"], "runs"),
+    (["evaluate", "results={missing}"], "does not exist"),
+    (["plot", "results={missing}"], "no summary at"),
+    (["evaluate", "results={no_model}"], "saved model missing"),
+    (["train", "results={unwritable}"], "is not writable"),
+    (["sweep", "preset=quick", "results={unwritable}"], "is not writable"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(args, message, quick_results, tmp_path):
+    import shutil
+
+    folders = {"empty": tmp_path / "empty", "missing": tmp_path / "missing", "no_model": tmp_path / "no_model"}
+    folders["empty"].mkdir()
+    shutil.copytree(quick_results, folders["no_model"])
+    next((folders["no_model"] / "models").iterdir()).unlink()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    folders["unwritable"] = blocker / "results"  # cannot be created, even by root
+    args = [a.format(**folders) for a in args]
+    before = snapshot(quick_results), snapshot(folders["no_model"])
+    out = cli(*args) if any(a.startswith("results=") for a in args) else cli(*args, f"results={quick_results}")
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    assert (snapshot(quick_results), snapshot(folders["no_model"])) == before
+    assert not folders["missing"].exists()
+
+
+def test_make_reports_bad_input_in_one_line(tmp_path):
+    out = subprocess.run(["make", "--no-print-directory", "train", "MODEL=nope", f"RESULTS={tmp_path}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 2
+    assert "error: unknown model 'nope'; allowed: rnn, lstm, gru" in out.stderr
+    assert "Traceback" not in out.stderr and not os.listdir(tmp_path)
