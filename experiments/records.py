@@ -53,13 +53,14 @@ def load_records(results, warn=True):
     """Every readable record in RESULTS/runs/, sorted by run id.
 
     A file that does not parse, or lacks a config, is reported by name on stderr and left
-    out, never silently counted.
+    out, never silently counted. Hidden files are the temporary files of writes that a
+    crash interrupted (see `atomic_write`): never records, so not read.
     """
     folder = runs_dir(results)
     if not folder.is_dir():
         raise UsageError(f"no runs in {results!r}: {folder} does not exist (run `make sweep` or `make train` first)")
     records = []
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted(p for p in folder.glob("*.json") if not p.name.startswith(".")):
         try:
             record = json.loads(path.read_text())
             if not isinstance(record, dict) or "config" not in record or "status" not in record:

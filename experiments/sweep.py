@@ -4,19 +4,26 @@ Executors:
     local    one run after another in this process.
     process  one worker process per core (the default), TensorFlow limited to one thread
              each, so workers do not fight over cores.
+    ray      one Ray task per run (one CPU each): a local Ray instance, or the cluster at
+             RAY_ADDRESS. Every node must see this repository at the same path and the
+             results folder (a shared file system), since workers write records directly.
 """
 
 import concurrent.futures as cf
 import multiprocessing
 import os
+import signal
+import socket
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
 from experiments.config import UsageError, check_choice
 from experiments.records import record_path
 
-EXECUTORS = ("local", "process")
+EXECUTORS = ("local", "process", "ray")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pending(configs, results):
@@ -34,14 +41,21 @@ def check_writable(results):
         raise UsageError(f"results folder {results!r} is not writable: {err.strerror}") from None
 
 
-def _worker_init():
-    # One intra-op and one inter-op thread per worker: N workers on N cores, no oversubscription.
-    os.environ["TF_NUM_INTRAOP_THREADS"] = "1"
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+def _worker_init(ignore_sigint=False):
+    """One intra-op and one inter-op thread per worker: N workers on N cores, no oversubscription.
+
+    Process-pool workers ignore Ctrl-C: the parent handles it, cancels the queued runs, and
+    lets the runs in flight finish and write their records.
+    """
+    if ignore_sigint:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # already set in this worker (a Ray worker runs many tasks)
 
 
 def _run(cfg, results):
@@ -49,6 +63,54 @@ def _run(cfg, results):
 
     record = train(cfg, results)
     return record["status"]
+
+
+def _run_in_ray_worker(cfg, results):
+    import experiments  # noqa: F401  (quiet TensorFlow import in a fresh worker)
+
+    _worker_init()
+    return _run(cfg, results)
+
+
+def check_ray_address(address):
+    """Fail fast, in one line, when RAY_ADDRESS names a host:port where nothing listens."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except OSError as err:
+        raise UsageError(f"RAY_ADDRESS={address!r} is unreachable ({err.strerror or err}); unset it to start a local Ray instance") from None
+
+
+def _ray_runs(todo, results, finished):
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("executor 'ray' needs Ray: pip install ray (it is in requirements.txt)") from None
+    address = os.environ.get("RAY_ADDRESS")
+    try:
+        ray.init(
+            address=address or None,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}},
+        )
+    except ConnectionError as err:
+        raise UsageError(f"cannot connect to Ray at RAY_ADDRESS={address!r}: {err}") from None
+    try:
+        task = ray.remote(num_cpus=1)(_run_in_ray_worker)
+        pending_refs = [task.remote(cfg, results) for cfg in todo]
+        while pending_refs:
+            done, pending_refs = ray.wait(pending_refs, num_returns=1)
+            finished(ray.get(done[0]))
+    except KeyboardInterrupt:
+        for ref in pending_refs:
+            ray.cancel(ref)
+        raise
+    finally:
+        ray.shutdown()
 
 
 def sweep(configs, results, executor="process", workers=None, progress=True):
@@ -59,6 +121,9 @@ def sweep(configs, results, executor="process", workers=None, progress=True):
     finished run is always on disk, so rerunning the same sweep continues where it stopped.
     """
     check_choice("executor", executor, EXECUTORS)
+    if executor == "ray" and os.environ.get("RAY_ADDRESS"):
+        check_ray_address(os.environ["RAY_ADDRESS"])
+    results = str(Path(results).resolve())  # workers may run elsewhere: give them an absolute path
     check_writable(results)
     todo = pending(configs, results)
     counts = {"done": 0, "skipped": len(configs) - len(todo), "failed": 0}
@@ -72,20 +137,23 @@ def sweep(configs, results, executor="process", workers=None, progress=True):
         bar.update()
 
     try:
-        if executor == "local" or len(todo) <= 1:
+        if executor == "ray":
+            _ray_runs(todo, results, finished)
+        elif executor == "local" or len(todo) <= 1:
             for cfg in todo:
                 finished(_run(cfg, results))
         else:
             workers = workers or min(os.cpu_count() or 1, len(todo))
             # spawn, not fork: forking a process that has TensorFlow's thread pools is unsafe.
             ctx = multiprocessing.get_context("spawn")
-            with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+            with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(True,)) as pool:
                 futures = [pool.submit(_run, cfg, results) for cfg in todo]
                 try:
                     for future in cf.as_completed(futures):
                         finished(future.result())
                 except KeyboardInterrupt:
-                    pool.shutdown(wait=False, cancel_futures=True)
+                    print("\ninterrupted: cancelling queued runs, letting the runs in flight finish", file=sys.stderr)
+                    pool.shutdown(wait=True, cancel_futures=True)
                     raise
     finally:
         bar.close()

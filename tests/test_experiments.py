@@ -55,6 +55,8 @@ def test_pipeline_writes_records_models_summary_and_figure(quick_results):
     assert set(required) <= set(summary.columns)
     assert sorted(summary["run_id"]) == sorted(c.run_id for c in configs)
     assert summary["test_accuracy"].between(0, 1).all()
+    # 50 steps at gaps 2 and 4 are enough to learn: well above chance (1/8) on average.
+    assert summary["test_accuracy"].mean() > 0.5, summary[["model", "gap", "test_accuracy"]]
     for ext in ("png", "pdf"):
         assert (quick_results / "figures" / f"accuracy_vs_gap.{ext}").stat().st_size > 10_000
 
@@ -145,7 +147,7 @@ BAD_INPUT = [
     (["train", "learning_rate=-1e-3"], "learning_rate must be a number > 0"),
     (["train", "gpa=5"], "unknown config key 'gpa' (did you mean 'gap'?)"),
     (["sweep", "preset=quick", "modles=rnn"], "unknown sweep key 'modles' (did you mean 'models'?)"),
-    (["sweep", "preset=quick", "executor=cloud"], "unknown executor 'cloud'; allowed: local, process"),
+    (["sweep", "preset=quick", "executor=cloud"], "unknown executor 'cloud'; allowed: local, process, ray"),
     (["train", "forget_bias=two"], "unknown forget_bias 'two'; allowed: zero, one, chrono"),
     (["frobnicate"], "unknown command 'frobnicate'"),
     (["train", "gap"], "expected key=value, received 'gap'"),
