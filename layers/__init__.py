@@ -6,8 +6,12 @@ layer honouring the `keras.layers.RNN` cell contract), decorate it with
 Sweeps, summaries and plots find cells only through this dict. See layers/README.md.
 """
 
+from layers import lstm_family as family
+from layers.clockwork import ClockworkRNN, ClockworkRNNCell
+from layers.depth_gated import DepthGatedLSTM, DepthGatedLSTMCell
 from layers.gru import GRU, GRUCell
 from layers.lstm import LSTM, LSTMCell
+from layers.mut import MUT1Cell, MUT2Cell, MUT3Cell
 from layers.rnn import SimpleRNN, SimpleRNNCell
 
 # name -> cell class; every entry is constructible as CELLS[name](units).
@@ -15,6 +19,22 @@ CELLS = {
     "rnn": SimpleRNNCell,
     "lstm": LSTMCell,
     "gru": GRUCell,
+    "peephole_lstm": family.PeepholeLSTMCell,
+    "cifg_lstm": family.CIFGLSTMCell,
+    "depth_gated_lstm": DepthGatedLSTMCell,
+    "clockwork_rnn": ClockworkRNNCell,
+    "mut1": MUT1Cell,
+    "mut2": MUT2Cell,
+    "mut3": MUT3Cell,
+    # Greff et al. 2017's ablations of their vanilla (peephole) LSTM.
+    "lstm_nig": family.LSTMNIGCell,
+    "lstm_nfg": family.LSTMNFGCell,
+    "lstm_nog": family.LSTMNOGCell,
+    "lstm_niaf": family.LSTMNIAFCell,
+    "lstm_noaf": family.LSTMNOAFCell,
+    "lstm_np": family.LSTMNPCell,
+    "lstm_fgr": family.LSTMFGRCell,
 }
 
-__all__ = ["CELLS", "GRU", "GRUCell", "LSTM", "LSTMCell", "SimpleRNN", "SimpleRNNCell"]
+__all__ = ["CELLS", "ClockworkRNN", "ClockworkRNNCell", "DepthGatedLSTM", "DepthGatedLSTMCell", "GRU", "GRUCell",
+           "LSTM", "LSTMCell", "MUT1Cell", "MUT2Cell", "MUT3Cell", "SimpleRNN", "SimpleRNNCell"]  # fmt: skip

@@ -49,22 +49,29 @@ def blockwise(initializer, n_blocks):
     return init
 
 
-def gate_bias(units, n_gates, forget_gate, forget_bias, chrono_tmax, input_gate=None):
-    """Bias initialiser that sets the forget (or update) gate block; every other block is 0.
+def forget_bias_vector(units, forget_bias, chrono_tmax, dtype=None):
+    """The initial forget-gate bias b_f, shape (units,).
 
     forget_bias: "zero" (b_f = 0), "one" (b_f = 1; Gers et al. 2000, Jozefowicz et al. 2015),
-    or "chrono" (Tallec & Ollivier 2018, eq. 16: b_f ~ log U[1, T_max - 1] and b_i = -b_f,
-    so that the characteristic forgetting times span 1 .. T_max steps).
+    or "chrono" (Tallec & Ollivier 2018, eq. 16: b_f ~ log U[1, T_max - 1], so that the
+    characteristic forgetting times 1 / (1 - sigmoid(b_f)) span 1 .. T_max steps).
+    """
+    if forget_bias == "chrono":
+        # A fresh initializer instance draws its seed from Python's `random`, which
+        # `keras.utils.set_random_seed` seeds: deterministic per run, different per cell.
+        u = keras.initializers.RandomUniform(1.0, max(chrono_tmax - 1.0, 1.0))((units,), dtype=dtype)
+        return ops.log(u)
+    return ops.full((units,), 1.0 if forget_bias == "one" else 0.0, dtype=dtype)
+
+
+def gate_bias(units, n_gates, forget_gate, forget_bias, chrono_tmax, input_gate=None):
+    """Bias initialiser that sets the forget (or update) gate block to b_f; every other block is 0.
+
+    With chrono init the input gate block, if any, gets -b_f (Tallec & Ollivier 2018).
     """
 
     def init(shape, dtype=None):
-        if forget_bias == "chrono":
-            # A fresh initializer instance draws its seed from Python's `random`, which
-            # `keras.utils.set_random_seed` seeds: deterministic per run, different per cell.
-            u = keras.initializers.RandomUniform(1.0, max(chrono_tmax - 1.0, 1.0))((units,), dtype=dtype)
-            b_f = ops.log(u)
-        else:
-            b_f = ops.full((units,), 1.0 if forget_bias == "one" else 0.0, dtype=dtype)
+        b_f = forget_bias_vector(units, forget_bias, chrono_tmax, dtype)
         blocks = [ops.zeros((units,), dtype=dtype) for _ in range(n_gates)]
         blocks[forget_gate] = b_f
         if forget_bias == "chrono" and input_gate is not None:
