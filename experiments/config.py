@@ -90,10 +90,10 @@ class RunConfig:
 
     @property
     def init_label(self):
-        """How the cell was initialised, in words, for legends: 'orthogonal, forget bias chrono'."""
-        label = self.recurrent_init
+        """How the cell was initialised, in words: 'orthogonal recurrent, chrono forget bias'."""
+        label = f"{self.recurrent_init} recurrent"
         if self.forget_bias is not None:
-            label += f", forget bias {self.forget_bias}"
+            label += f", {self.forget_bias} forget bias"
         return label
 
     @classmethod

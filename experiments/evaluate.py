@@ -16,7 +16,8 @@ LEAD = ["model", "init_label", "task", "gap", "seed", "test_accuracy", "chance_a
 
 
 def summary_row(record, test_accuracy):
-    row = {**record["config"], "run_id": record["run_id"], "init_label": record.get("init_label")}
+    cfg = RunConfig.from_dict(record["config"])
+    row = {**record["config"], "run_id": record["run_id"], "init_label": cfg.init_label}
     row.update(
         test_accuracy=test_accuracy,
         record_test_accuracy=record.get("test_accuracy", np.nan),

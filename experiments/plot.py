@@ -39,33 +39,47 @@ def protocol(table):
     )
 
 
-def plot_accuracy(results, out=None):
-    """Write RESULTS/figures/accuracy_vs_gap.{png,pdf}: one panel per task, log gap axis.
+def panel_order(labels):
+    """Keras' defaults first (no forget-bias override), then the other initialisations."""
+    return sorted(set(labels), key=lambda label: (label != "orthogonal recurrent", "forget bias" in label, label))
 
-    Each line is the mean test accuracy over seeds of one (cell, initialisation); the band
-    spans the lowest to the highest seed; the dashed line is chance. Failed runs are left
-    out of the lines and counted in the panel title.
+
+def plot_accuracy(results, out=None):
+    """Write RESULTS/figures/accuracy_vs_gap.{png,pdf}: a panel per (task, initialisation).
+
+    Rows are tasks, columns initialisations, because which cell remembers longest depends
+    on the initialisation. Each line is the mean test accuracy over seeds of one cell; the
+    band spans the lowest to the highest seed; the dashed line is chance. Failed runs are
+    left out of the lines and counted in the panel title. A cell keeps its colour everywhere.
     """
     table = read_summary(results)
     ok = table[table["status"] == "ok"]
     if ok.empty:
         raise UsageError(f"every run in {results}/summary.csv failed; nothing to plot")
     tasks = list(dict.fromkeys(ok["task"]))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.8), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        rows = ok[ok["task"] == task]
-        sns.lineplot(
-            data=rows, x="gap", y="test_accuracy", hue="model", style="init_label",
-            estimator="mean", errorbar=("pi", 100), markers=True, dashes=True, ax=ax,
-        )  # fmt: skip
-        ax.axhline(rows["chance_accuracy"].iloc[0], color="grey", linestyle="--", linewidth=1, label="chance")
-        ax.set_xscale("log")
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("gap (distractor steps between the key and the query)")
-        ax.set_ylabel("test accuracy (fresh test set)")
-        n_failed = int(((table["task"] == task) & (table["status"] != "ok")).sum())
-        ax.set_title(f"task: {task}" + (f"  ({n_failed} failed runs not shown)" if n_failed else ""))
-        ax.legend(fontsize=8, loc="lower left")
+    inits = panel_order(ok["init_label"])
+    models = list(dict.fromkeys(ok["model"]))
+    palette = dict(zip(models, sns.color_palette("tab10" if len(models) <= 10 else "husl", len(models))))
+    fig, axes = plt.subplots(len(tasks), len(inits), figsize=(4.6 * len(inits), 4.0 * len(tasks) + 0.8),
+                             squeeze=False, sharey=True)  # fmt: skip
+    for row, task in enumerate(tasks):
+        for col, init in enumerate(inits):
+            ax = axes[row][col]
+            rows = ok[(ok["task"] == task) & (ok["init_label"] == init)]
+            failed = table[(table["task"] == task) & (table["init_label"] == init) & (table["status"] != "ok")]
+            ax.set_title(f"{task}: {init}" + (f"\n({len(failed)} failed runs not shown)" if len(failed) else ""), fontsize=9)
+            ax.axhline(ok[ok["task"] == task]["chance_accuracy"].iloc[0], color="grey", linestyle="--", linewidth=1, label="chance")
+            if not rows.empty:
+                sns.lineplot(data=rows, x="gap", y="test_accuracy", hue="model", palette=palette, estimator="mean",
+                             errorbar=("pi", 100), marker="o", ax=ax)  # fmt: skip
+                ax.legend(fontsize=8, loc="lower left", title=None)
+            gaps = sorted(ok[ok["task"] == task]["gap"].unique())
+            ax.set_xscale("log")
+            ax.set_xticks(gaps, [str(g) for g in gaps], fontsize=8)
+            ax.minorticks_off()
+            ax.set_ylim(0, 1.02)
+            ax.set_xlabel("gap (distractor steps between key and query, log scale)", fontsize=8)
+            ax.set_ylabel("test accuracy (fresh test set)" if col == 0 else "")
     fig.suptitle("How far back can each cell carry the key?", fontsize=12)
     fig.text(0.5, 0.005, protocol(ok), ha="center", fontsize=8, wrap=True)
     fig.tight_layout(rect=(0, 0.04, 1, 1))

@@ -96,7 +96,6 @@ def train(cfg, results, verbose=0):
         "run_id": cfg.run_id,
         "config": dataclasses.asdict(cfg),
         "chance_accuracy": task.chance,
-        "init_label": cfg.init_label,
         "versions": versions(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
     }

@@ -121,10 +121,11 @@ def test_presets_expand_as_documented():
     assert len(default) == 126 and len({c.run_id for c in default}) == 126
     assert sorted({c.gap for c in default}) == list(presets.GAPS) and presets.GAPS[0] == 5 and presets.GAPS[-1] >= 300
     labels = {(c.model, c.init_label) for c in default}
-    assert labels == {("rnn", "orthogonal"), ("rnn", "identity"), ("lstm", "orthogonal"), ("gru", "orthogonal"),
-                      ("lstm", "orthogonal, forget bias chrono"), ("gru", "orthogonal, forget bias chrono")}  # fmt: skip
+    chrono = "orthogonal recurrent, chrono forget bias"
+    assert labels == {("rnn", "orthogonal recurrent"), ("rnn", "identity recurrent"), ("lstm", "orthogonal recurrent"),
+                      ("gru", "orthogonal recurrent"), ("lstm", chrono), ("gru", chrono)}  # fmt: skip
     only_rnn = presets.expand("default", models=("rnn",), seeds=(0,))
-    assert {c.init_label for c in only_rnn} == {"orthogonal", "identity"} and len(only_rnn) == 14
+    assert {c.init_label for c in only_rnn} == {"orthogonal recurrent", "identity recurrent"} and len(only_rnn) == 14
 
 
 def test_chrono_tmax_follows_the_gap():
