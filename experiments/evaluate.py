@@ -1,4 +1,5 @@
-"""Reload every saved model, score it on a fresh test set, and write RESULTS/summary.csv."""
+"""Reload every saved model, score it on a fresh test set, and write the summaries:
+RESULTS/summary.csv (one row per run), critical_gaps.csv and summary.md (a table per cell)."""
 
 import sys
 
@@ -9,6 +10,7 @@ from tqdm import tqdm
 from datasets import TASKS
 from experiments.config import FIELDS, RunConfig, UsageError
 from experiments.records import atomic_write, load_records, model_path
+from experiments.tables import accuracy_markdown, critical_gaps
 
 # The columns every summary starts with; the rest of the config follows.
 LEAD = ["model", "init_label", "task", "gap", "seed", "test_accuracy", "chance_accuracy",
@@ -60,4 +62,8 @@ def evaluate(results, n_test=None, progress=True):
     rest = [c for c in FIELDS if c not in LEAD] + ["record_test_accuracy", "error", "run_id"]
     table = table[LEAD + rest].sort_values(["task", "model", "init_label", "gap", "seed"], ignore_index=True)
     atomic_write(f"{results}/summary.csv", lambda tmp: table.to_csv(tmp, index=False))
+    crit = critical_gaps(table)
+    atomic_write(f"{results}/critical_gaps.csv", lambda tmp: crit.to_csv(tmp, index=False))
+    markdown = accuracy_markdown(table)
+    atomic_write(f"{results}/summary.md", lambda tmp: open(tmp, "w").write(markdown))
     return table

@@ -6,6 +6,7 @@ shared by every run of the grid. An experiment states only what differs from the
 import itertools
 
 from experiments.config import FIELDS, RunConfig, UsageError, accepts, check_keys
+from datasets import TASKS
 from layers import CELLS
 
 GRID_AXES = {"models": "model", "tasks": "task", "gaps": "gap", "seeds": "seed"}
@@ -28,8 +29,22 @@ PRESETS = {
         {"models": ("lstm", "gru"), "gaps": GAPS, "seeds": SEEDS, "forget_bias": "chrono"},
     ],
 }  # fmt: skip
-# `full`: every cell and task the suite has; later cells and tasks join it automatically.
-PRESETS["full"] = PRESETS["default"]
+# The LSTM family of Greff et al. 2017 under one protocol: which parts matter for long gaps?
+PRESETS["lstm_family"] = [
+    {"models": ("lstm", "peephole_lstm", "cifg_lstm", "lstm_nig", "lstm_nfg", "lstm_nog",
+                "lstm_niaf", "lstm_noaf", "lstm_np", "lstm_fgr"), "gaps": GAPS, "seeds": SEEDS},
+]  # fmt: skip
+# Where does chrono initialisation stop? The gated cells that solved every default gap, further out.
+PRESETS["long"] = [
+    {"models": ("lstm", "gru"), "gaps": (640, 1280, 2560), "seeds": SEEDS, "forget_bias": "chrono"},
+]
+# Every cell and task the suite has, each under Keras' defaults and under chrono init where
+# the cell has a forget gate: days of CPU time; run it on a cluster with EXECUTOR=ray.
+FULL_GAPS = (5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560)
+PRESETS["full"] = [
+    {"models": tuple(CELLS), "tasks": tuple(TASKS), "gaps": FULL_GAPS, "seeds": (0, 1, 2, 3, 4)},
+    {"models": tuple(CELLS), "tasks": tuple(TASKS), "gaps": FULL_GAPS, "seeds": (0, 1, 2, 3, 4), "forget_bias": "chrono"},
+]
 
 
 def expand(preset, **overrides):
