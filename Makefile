@@ -12,12 +12,13 @@ TASK     ?= fluent
 GAP      ?= 10
 SEED     ?= 0
 ARGS     ?=
+GRAD_GAP ?= 160
 # Optional sweep overrides, comma-separated: MODELS=rnn,lstm GAPS=5,50 SEEDS=0,1
 SWEEP_OVERRIDES = $(if $(MODELS),models=$(MODELS)) $(if $(GAPS),gaps=$(GAPS)) $(if $(SEEDS),seeds=$(SEEDS))
 CLI = $(PY) -m experiments
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train sweep evaluate plot show-data presets reproduce test lock clean-venv
+.PHONY: help venv train sweep evaluate plot gradients generalisation learning-speed analyse report show-data presets bench-executors reproduce test lock clean-venv
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,14 +45,31 @@ evaluate: venv ## Reload every saved model, score it on a fresh test set, write 
 plot: venv ## Draw RESULTS/figures/accuracy_vs_gap.{png,pdf} from RESULTS/summary.csv
 	@$(CLI) plot results=$(RESULTS)
 
+gradients: venv ## Gradient norm reaching each input step vs distance, initial and trained: [GRAD_GAP=160]
+	@$(CLI) gradients results=$(RESULTS) gap=$(GRAD_GAP)
+
+generalisation: venv ## Test every model at gaps g/4 .. 4g around its training gap g: a heatmap per cell
+	@$(CLI) generalisation results=$(RESULTS)
+
+learning-speed: venv ## Training sequences to solve vs gap, unsolved runs censored
+	@$(CLI) learning-speed results=$(RESULTS)
+
+analyse: gradients generalisation learning-speed ## All three analyses
+
+report: venv ## Write RESULTS/REPORT.md: every figure, tables, protocol, versions, hardware
+	@$(CLI) report results=$(RESULTS)
+
 show-data: venv ## Print readable samples of a task: make show-data TASK=fluent GAP=5
 	@$(CLI) show-data task=$(TASK) gap=$(GAP) $(ARGS)
+
+bench-executors: venv ## Time one small sweep under EXECUTOR=local, process and ray, side by side
+	@$(CLI) bench-executors executors=local,process,ray
 
 presets: venv ## List the presets and how many runs each holds
 	@$(CLI) presets
 
-reproduce: venv ## The committed results: sweep PRESET (default), evaluate, plot
-	$(MAKE) --no-print-directory sweep evaluate plot
+reproduce: venv ## The committed results: sweep PRESET (default), evaluate, plot, analyse, report
+	$(MAKE) --no-print-directory sweep evaluate plot analyse report
 
 test: venv ## Run the test suite (pytest)
 	$(PY) -m pytest -q tests

@@ -7,6 +7,11 @@ Commands:
     plot
     show-data  task=fluent gap=5 [n=4 seed=0]
     presets    list the presets and how many runs each has
+    bench-executors  [executors=local,process,ray n_runs=8] time one small sweep per executor
+    gradients  [gap=160] gradient norm versus distance, at initialisation and trained
+    generalisation   models trained at gap g tested at g/4 .. 4g
+    learning-speed   training sequences to solve versus gap
+    report     RESULTS/REPORT.md from everything in RESULTS
 
 Every command takes results=DIR (default: results). Bad input ends with one line on stderr
 naming the bad value and what is allowed, exit code 2, and nothing written.
@@ -18,7 +23,8 @@ import sys
 
 from experiments.config import FIELDS, RunConfig, UsageError, check_choice, check_keys, check_int  # noqa: E402
 
-COMMANDS = ("train", "sweep", "evaluate", "plot", "show-data", "presets")
+COMMANDS = ("train", "sweep", "evaluate", "plot", "show-data", "presets", "bench-executors",
+            "gradients", "generalisation", "learning-speed", "report")  # fmt: skip
 
 
 def parse_value(text):
@@ -106,6 +112,37 @@ def run(command, args):
             print(f"wrote {path}")
     elif command == "show-data":
         show_data(**args)
+    elif command == "bench-executors":
+        from experiments.bench_executors import EXECUTORS, bench_executors
+
+        check_keys(args, ("executors", "n_runs"), what="bench-executors key")
+        executors = as_tuple(args.get("executors", ("local", "process")))
+        for executor in executors:
+            check_choice("executor", executor, EXECUTORS)
+        bench_executors(executors, check_int("n_runs", args.get("n_runs", 8), 1))
+    elif command == "gradients":
+        from experiments.analysis import gradient_flow
+
+        check_keys(args, ("gap", "n"), what="gradients key")
+        gradient_flow(results, gap=check_int("gap", args.get("gap", 160), 1), n=check_int("n", args.get("n", 256), 1))
+        print(f"wrote {results}/gradient_flow.csv and {results}/figures/gradient_flow.png")
+    elif command == "generalisation":
+        from experiments.analysis import length_generalisation
+
+        check_keys(args, (), what="generalisation key")
+        length_generalisation(results)
+        print(f"wrote {results}/length_generalisation.csv and {results}/figures/length_generalisation.png")
+    elif command == "learning-speed":
+        from experiments.analysis import learning_speed
+
+        check_keys(args, (), what="learning-speed key")
+        learning_speed(results)
+        print(f"wrote {results}/figures/sequences_to_solve.png")
+    elif command == "report":
+        from experiments.report import report
+
+        check_keys(args, (), what="report key")
+        print(f"wrote {report(results)}")
     elif command == "presets":
         from experiments.presets import PRESETS, expand
 

@@ -39,6 +39,12 @@ def protocol(table):
     )
 
 
+def cell_palette(models):
+    """A colour per cell, the same in every panel and figure drawn from one table."""
+    models = list(dict.fromkeys(models))
+    return dict(zip(models, sns.color_palette("tab10" if len(models) <= 10 else "husl", len(models))))
+
+
 def panel_order(labels):
     """Keras' defaults first (no forget-bias override), then the other initialisations."""
     return sorted(set(labels), key=lambda label: (label != "orthogonal recurrent", "forget bias" in label, label))
@@ -58,8 +64,7 @@ def plot_accuracy(results, out=None):
         raise UsageError(f"every run in {results}/summary.csv failed; nothing to plot")
     tasks = list(dict.fromkeys(ok["task"]))
     inits = panel_order(ok["init_label"])
-    models = list(dict.fromkeys(ok["model"]))
-    palette = dict(zip(models, sns.color_palette("tab10" if len(models) <= 10 else "husl", len(models))))
+    palette = cell_palette(ok["model"])
     fig, axes = plt.subplots(len(tasks), len(inits), figsize=(4.6 * len(inits), 4.0 * len(tasks) + 0.8),
                              squeeze=False, sharey=True)  # fmt: skip
     for row, task in enumerate(tasks):
@@ -83,8 +88,13 @@ def plot_accuracy(results, out=None):
     fig.suptitle("How far back can each cell carry the key?", fontsize=12)
     fig.text(0.5, 0.005, protocol(ok), ha="center", fontsize=8, wrap=True)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    out = out or f"{results}/figures/accuracy_vs_gap"
-    for ext in ("png", "pdf"):
-        atomic_write(f"{out}.{ext}", lambda tmp: fig.savefig(tmp, dpi=130))
+    return save_figure(fig, out or f"{results}/figures/accuracy_vs_gap")
+
+
+def save_figure(fig, out):
+    """Write `out`.png and `out`.pdf atomically, close the figure, return the paths."""
+    paths = [f"{out}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130))
     plt.close(fig)
-    return [f"{out}.png", f"{out}.pdf"]
+    return paths

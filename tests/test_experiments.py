@@ -1,6 +1,5 @@
 """The pipeline end to end on the quick preset, determinism, and the bad-input table."""
 
-import hashlib
 import json
 import os
 import subprocess
@@ -9,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, cli, snapshot
 from experiments import presets
 from experiments.config import RunConfig, UsageError
 from experiments.evaluate import evaluate
@@ -17,25 +16,6 @@ from experiments.sweep import sweep
 from experiments.train import train
 
 QUICK = dict(units=8, budget=640, eval_every=10, n_val=64, n_test=128)
-
-
-def cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "experiments", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
-
-
-def snapshot(folder):
-    """Path -> content hash of every file under folder: to prove nothing was changed."""
-    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def quick_results(tmp_path_factory):
-    """The quick preset swept, evaluated and plotted into a scratch folder through the CLI."""
-    results = tmp_path_factory.mktemp("quick")
-    for command in (["sweep", "preset=quick"], ["evaluate"], ["plot"]):
-        out = cli(*command, f"results={results}")
-        assert out.returncode == 0, out.stderr
-    return results
 
 
 def test_pipeline_writes_records_models_summary_and_figure(quick_results):
@@ -138,7 +118,7 @@ def test_chrono_tmax_follows_the_gap():
 BAD_INPUT = [
     (["train", "model=lstmm"], "unknown model 'lstmm'; allowed: rnn, lstm, gru"),
     (["train", "task=french"], "unknown task 'french'; allowed: fluent"),
-    (["sweep", "preset=huge"], "unknown preset 'huge'; allowed: quick, default, full"),
+    (["sweep", "preset=huge"], "unknown preset 'huge'; allowed: quick, default, lstm_family, long, full"),
     (["train", "gap=0"], "gap must be an integer >= 1, received gap=0"),
     (["train", "gap=-5"], "gap must be an integer >= 1, received gap=-5"),
     (["train", "gap=2.5"], "gap must be an integer >= 1, received gap=2.5"),
@@ -152,6 +132,8 @@ BAD_INPUT = [
     (["train", "forget_bias=two"], "unknown forget_bias 'two'; allowed: zero, one, chrono"),
     (["frobnicate"], "unknown command 'frobnicate'"),
     (["train", "gap"], "expected key=value, received 'gap'"),
+    (["gradients", "gap=7"], "no runs at gap=7"),
+    (["report", "results={missing}"], "no summary at"),
     (["show-data", "task=fluent", "gap=0"], "gap must be an integer >= 1"),
     (["plot", "results={empty}"], "no summary at"),
     (["evaluate", "results={empty}"], "runs"),

@@ -1,0 +1,59 @@
+"""RESULTS/REPORT.md: every figure, the critical-gap table, the protocol, versions and hardware,
+rebuilt from the files in RESULTS alone."""
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.plot import protocol, read_summary
+from experiments.records import atomic_write, load_records
+from experiments.tables import accuracy_markdown
+
+FIGURES = [
+    ("accuracy_vs_gap", "Accuracy versus gap", "`make plot`: test accuracy on a fresh test set, mean over seeds, band = seed range."),
+    ("gradient_flow", "Gradient flow", "`make gradients`: norm of the loss gradient reaching each input step, at initialisation and after training."),
+    ("length_generalisation", "Length generalisation", "`make generalisation`: models trained at one gap, tested at g/4 .. 4g."),
+    ("sequences_to_solve", "Learning speed", "`make learning-speed`: training sequences to 99 % validation accuracy; hollow triangles never got there."),
+]
+
+
+def report(results):
+    """Write RESULTS/REPORT.md and return its path."""
+    results = Path(results)
+    summary = read_summary(results)
+    records = load_records(results, warn=False)
+    lines = ["# Report", "", f"Rebuilt by `make report RESULTS={results}` from `{results}/` alone.", ""]
+    lines += ["## Protocol", "", protocol(summary[summary["status"] == "ok"]) + ".", ""]
+    lines += [f"{len(summary)} runs: " + ", ".join(f"{n} {s}" for s, n in summary["status"].value_counts().items()) + ".", ""]
+    lines += ["## Accuracy and critical gaps", "", accuracy_markdown(summary)]
+    for name, title, caption in FIGURES:
+        if (results / "figures" / f"{name}.png").exists():
+            lines += [f"## {title}", "", f"![{title}](figures/{name}.png)", "", caption, ""]
+        else:
+            lines += [f"## {title}", "", f"Not drawn yet: {caption.split(':')[0]}.", ""]
+    gradients = results / "gradient_flow.csv"
+    if gradients.exists():
+        lines += ["### Gradient at the key relative to the last input step", "", gradient_ratio_markdown(pd.read_csv(gradients)), ""]
+    versions = sorted({json.dumps(r["versions"], sort_keys=True) for r in records})
+    machines = sorted({json.dumps(r.get("machine", {}), sort_keys=True) for r in records})
+    lines += ["## Software and hardware", "", "Package versions recorded by the runs:", ""]
+    lines += [f"- `{v}`" for v in versions]
+    lines += ["", "Machines the runs trained on:", ""] + [f"- `{m}`" for m in machines]
+    seconds = summary["seconds"].sum()
+    lines += ["", f"Training time summed over runs: {seconds / 60:.1f} CPU-minutes of wall time per run, added up ({os.cpu_count()} cores here).", ""]
+    path = results / "REPORT.md"
+    atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines)))
+    return path
+
+
+def gradient_ratio_markdown(table):
+    """||grad at the key|| / ||grad at the last step||, median over seeds, per cell and stage."""
+    far = table[table["distance"] == table["distance"].max()].set_index(["model", "init_label", "stage", "seed"])["grad_norm"]
+    near = table[table["distance"] == 0].set_index(["model", "init_label", "stage", "seed"])["grad_norm"]
+    ratio = (far / near).groupby(level=["model", "init_label", "stage"]).median().unstack("stage")
+    lines = ["| cell | initialisation | " + " | ".join(ratio.columns) + " |", "|---|---|" + "---|" * len(ratio.columns)]
+    for (model, init), row in ratio.iterrows():
+        lines.append(f"| {model} | {init} | " + " | ".join(f"{v:.1e}" for v in row) + " |")
+    return "\n".join(lines)
