@@ -2,7 +2,6 @@
 rebuilt from the files in RESULTS alone."""
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -35,14 +34,16 @@ def report(results):
             lines += [f"## {title}", "", f"Not drawn yet: {caption.split(':')[0]}.", ""]
     gradients = results / "gradient_flow.csv"
     if gradients.exists():
-        lines += ["### Gradient at the key relative to the last input step", "", gradient_ratio_markdown(pd.read_csv(gradients)), ""]
+        lines += ["### Gradient at the key relative to the last input step", "",
+                  "||d loss / d x_key|| / ||d loss / d x_last|| at the initial weights and after training, median over seeds.", "",
+                  gradient_ratio_markdown(pd.read_csv(gradients)), ""]  # fmt: skip
     versions = sorted({json.dumps(r["versions"], sort_keys=True) for r in records})
     machines = sorted({json.dumps(r.get("machine", {}), sort_keys=True) for r in records})
     lines += ["## Software and hardware", "", "Package versions recorded by the runs:", ""]
     lines += [f"- `{v}`" for v in versions]
     lines += ["", "Machines the runs trained on:", ""] + [f"- `{m}`" for m in machines]
     seconds = summary["seconds"].sum()
-    lines += ["", f"Training time summed over runs: {seconds / 60:.1f} CPU-minutes of wall time per run, added up ({os.cpu_count()} cores here).", ""]
+    lines += ["", f"Training wall time summed over runs: {seconds / 60:.1f} minutes (runs share the machine's cores).", ""]
     path = results / "REPORT.md"
     atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines)))
     return path
@@ -53,7 +54,8 @@ def gradient_ratio_markdown(table):
     far = table[table["distance"] == table["distance"].max()].set_index(["model", "init_label", "stage", "seed"])["grad_norm"]
     near = table[table["distance"] == 0].set_index(["model", "init_label", "stage", "seed"])["grad_norm"]
     ratio = (far / near).groupby(level=["model", "init_label", "stage"]).median().unstack("stage")
-    lines = ["| cell | initialisation | " + " | ".join(ratio.columns) + " |", "|---|---|" + "---|" * len(ratio.columns)]
+    lines = ["| cell | initialisation | " + " | ".join(f"ratio, {stage}" for stage in ratio.columns) + " |",
+             "|---|---|" + "---|" * len(ratio.columns)]  # fmt: skip
     for (model, init), row in ratio.iterrows():
         lines.append(f"| {model} | {init} | " + " | ".join(f"{v:.1e}" for v in row) + " |")
     return "\n".join(lines)
