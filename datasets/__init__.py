@@ -5,12 +5,15 @@ Adding a task: write `datasets/<name>.py` with a pure generator
 random state), wrap it in a `Task`, and add one line below.
 """
 
-from datasets import fluent
+from datasets import adding, copy_memory, fluent, temporal_order
 from datasets.base import Task
 
 # name -> Task; TASKS[name](gap, n, seed) returns (x, y) numpy arrays.
 TASKS = {
     "fluent": fluent.TASK,
+    "adding": adding.TASK,
+    "copy": copy_memory.TASK,
+    "temporal_order": temporal_order.TASK,
 }
 
 __all__ = ["TASKS", "Task"]

@@ -1,9 +1,11 @@
-"""What every task shares: the `Task` record and the argument checks of a generator."""
+"""What every task shares: the `Task` record, scoring, and the argument checks of a generator."""
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
+
+OUTPUTS = ("class", "sequence", "value")
 
 
 @dataclass(frozen=True)
@@ -14,29 +16,61 @@ class Task:
 
     Attributes:
         fn: the pure, seeded generator.
-        vocab_size: number of distinct input tokens (inputs are int token ids).
-        n_classes: number of target classes (targets are int class ids, one per sequence).
-        decode: `decode(x_row, y_value) -> str`, a readable rendering of one sample.
+        decode: `decode(x_row, y_row) -> str`, a readable rendering of one sample.
         gap_meaning: one line saying exactly what `gap` counts for this task.
+        chance: accuracy of the best predictor that ignores the inputs (drawn in figures).
+        output: "class" (y (n,) class ids, one per sequence), "sequence" (y (n, T) class ids,
+            one per step, scored on the last `scored_steps` only) or "value" (y (n,) floats).
+        vocab_size: number of input tokens (x (n, T) int ids); None for real-valued inputs
+            x (n, T, n_features).
+        n_features: input channels when vocab_size is None.
+        n_classes: output classes ("class" and "sequence").
+        scored_steps: for "sequence": how many final steps the accuracy counts.
+        tolerance: for "value": a prediction is correct when |error| < tolerance.
+        baseline_loss: `gap -> loss` of the input-blind predictor, where the papers give it.
+        min_gap: the smallest gap the generator accepts.
     """
 
     fn: Callable
-    vocab_size: int
-    n_classes: int
     decode: Callable
     gap_meaning: str
-
-    @property
-    def chance(self):
-        """Accuracy of guessing uniformly (every task here has balanced classes)."""
-        return 1.0 / self.n_classes
+    chance: float
+    output: str = "class"
+    vocab_size: Optional[int] = None
+    n_features: int = 0
+    n_classes: int = 0
+    scored_steps: int = 0
+    tolerance: float = 0.0
+    baseline_loss: Optional[Callable] = None
+    min_gap: int = 1
 
     def __call__(self, gap, n, seed, **params):
         return self.fn(gap, n, seed, **params)
 
+    def length(self, gap):
+        """The sequence length T at this gap (one sample drawn to measure it)."""
+        return self.fn(gap, 1, 0)[0].shape[1]
 
-def check_args(gap, n, seed):
+    def score(self, pred, y):
+        """Accuracy of model outputs `pred` (logits, or values) against targets `y`."""
+        if self.output == "value":
+            return float(np.mean(np.abs(pred.reshape(y.shape) - y) < self.tolerance))
+        if self.output == "sequence":
+            pred, y = pred[:, -self.scored_steps :], y[:, -self.scored_steps :]
+        return float(np.mean(np.argmax(pred, axis=-1) == y))
+
+    def loss(self, pred, y):
+        """The training loss on these outputs: mean squared error, or mean cross-entropy of logits."""
+        if self.output == "value":
+            return float(np.mean((pred.reshape(y.shape) - y) ** 2))
+        pred = pred.astype(np.float64)
+        log_z = np.log(np.sum(np.exp(pred - pred.max(axis=-1, keepdims=True)), axis=-1)) + pred.max(axis=-1)
+        picked = np.take_along_axis(pred, y[..., None].astype(np.int64), axis=-1)[..., 0]
+        return float(np.mean(log_z - picked))
+
+
+def check_args(gap, n, seed, min_gap=1):
     """Raise ValueError naming the first bad argument of a generator."""
-    for name, value, low in (("gap", gap, 1), ("n", n, 1), ("seed", seed, 0)):
+    for name, value, low in (("gap", gap, min_gap), ("n", n, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, received {name}={value!r}")

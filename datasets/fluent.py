@@ -59,6 +59,7 @@ TASK = Task(
     fn=fluent,
     vocab_size=len(VOCAB),
     n_classes=N_KEYS,
+    chance=1 / N_KEYS,
     decode=decode,
     gap_meaning="number of filler tokens between the country and the query 'fluent' (sequence length gap + 2)",
 )

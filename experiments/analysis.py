@@ -73,7 +73,7 @@ def gradient_flow(results, gap=160, n=256):
         raise UsageError(f"no runs at gap={gap} in {results}/summary.csv; gaps there: {sorted(ok['gap'].unique())}")
     rows = []
     for _, run in tqdm(list(runs.iterrows()), desc="gradients", unit="run", file=sys.stderr):
-        cfg = config_of(run)
+        cfg = config_of(results, run)
         x, y = TASKS[cfg.task](cfg.gap, n, data_seed(cfg.seed, EVAL))
         seed_everything(cfg.seed)
         stages = {"initialisation": build_model(cfg), "trained": keras.saving.load_model(model_path(results, run["run_id"]))}
@@ -90,16 +90,13 @@ def gradient_flow(results, gap=160, n=256):
     return table
 
 
-def none(value):
-    """NaN (pandas' empty cell) back to None."""
-    return None if isinstance(value, float) and np.isnan(value) else value
+def config_of(results, run):
+    """The RunConfig of a summary row, read back from its record (the CSV loses types)."""
+    import json
 
+    from experiments.records import record_path
 
-def config_of(run):
-    """The RunConfig of a summary row."""
-    values = {k: run[k] for k in RunConfig.__dataclass_fields__}
-    values["forget_bias"] = none(values["forget_bias"])
-    return RunConfig.from_dict({k: v.item() if hasattr(v, "item") else v for k, v in values.items()})
+    return RunConfig.from_dict(json.loads(record_path(results, run["run_id"]).read_text())["config"])
 
 
 def plot_gradient_flow(table, out):
@@ -140,17 +137,17 @@ def length_generalisation(results):
     """
     import keras
 
-    from experiments.train import EVAL, accuracy, data_seed
+    from experiments.train import EVAL, data_seed, scores
 
     ok = ok_runs(results)
     rows = []
     for _, run in tqdm(list(ok.iterrows()), desc="generalisation", unit="model", file=sys.stderr):
-        cfg = config_of(run)
+        cfg = config_of(results, run)
         model = keras.saving.load_model(model_path(results, run["run_id"]))
         for gap in generalisation_gaps(cfg.gap):
             x, y = TASKS[cfg.task](gap, cfg.n_test, data_seed(cfg.seed, EVAL))
             rows.append({"model": cfg.model, "init_label": cfg.init_label, "seed": cfg.seed, "train_gap": cfg.gap,
-                         "test_gap": gap, "test_accuracy": accuracy(model, x, y)})  # fmt: skip
+                         "test_gap": gap, "test_accuracy": scores(model, TASKS[cfg.task], x, y)[0]})  # fmt: skip
         keras.backend.clear_session()
     table = pd.DataFrame(rows)
     write_csv(table, f"{results}/length_generalisation.csv")

@@ -44,6 +44,9 @@ class RunConfig:
     n_test: int = 2048
     recurrent_init: str = "orthogonal"  # per-gate recurrent kernel init: orthogonal, glorot_uniform, identity
     forget_bias: Optional[str] = None  # gated cells only: zero, one, chrono; None = the cell's default
+    # Fields added after the first results were committed: None means the original behaviour.
+    optimizer: Optional[str] = None  # adam (None) or rmsprop (Arjovsky et al. 2016's choice)
+    chrono_tmax: Optional[int] = None  # T_max of chrono init; None = the task's sequence length
 
     def __post_init__(self):
         check_choice("model", self.model, CELLS)
@@ -57,6 +60,14 @@ class RunConfig:
         if self.budget < self.batch_size:
             raise UsageError(f"budget must be at least batch_size={self.batch_size}, received budget={self.budget}")
         check_choice("recurrent_init", self.recurrent_init, RECURRENT_INITS)
+        if self.optimizer is not None:
+            check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.chrono_tmax is not None:
+            check_int("chrono_tmax", self.chrono_tmax, low=2)
+            if self.forget_bias != "chrono":
+                raise UsageError(f"chrono_tmax={self.chrono_tmax} needs forget_bias='chrono', received forget_bias={self.forget_bias!r}")
+        if self.gap < TASKS[self.task].min_gap:
+            raise UsageError(f"gap must be an integer >= {TASKS[self.task].min_gap} for task {self.task!r}, received gap={self.gap!r}")
         if self.forget_bias is not None:
             check_choice("forget_bias", self.forget_bias, FORGET_BIASES)
             if not accepts(CELLS[self.model], "forget_bias"):
@@ -69,7 +80,11 @@ class RunConfig:
     @property
     def run_id(self):
         """A readable name plus the hash of the full config: equal configs, equal ids."""
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        values = dataclasses.asdict(self)
+        for late in LATE_FIELDS:  # unset, they leave the ids of the runs recorded before them intact
+            if values[late] is None:
+                del values[late]
+        blob = json.dumps(values, sort_keys=True)
         digest = hashlib.sha1(blob.encode()).hexdigest()[:10]
         return f"{self.model}-{self.task}-gap{self.gap}-seed{self.seed}-{digest}"
 
@@ -84,8 +99,8 @@ class RunConfig:
         if self.forget_bias is not None:
             kwargs["forget_bias"] = self.forget_bias
         if self.forget_bias == "chrono":
-            # Tallec & Ollivier 2018 set T_max to the longest dependency: here the sequence length.
-            kwargs["chrono_tmax"] = self.gap + 2
+            # Tallec & Ollivier 2018 set T_max to the longest dependency: by default the sequence length.
+            kwargs["chrono_tmax"] = self.chrono_tmax or TASKS[self.task].length(self.gap)
         return kwargs
 
     @property
@@ -104,6 +119,8 @@ class RunConfig:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+LATE_FIELDS = ("optimizer", "chrono_tmax")
+OPTIMIZERS = ("adam", "rmsprop")
 
 
 def accepts(cls, argument):

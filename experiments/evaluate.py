@@ -17,13 +17,15 @@ LEAD = ["model", "init_label", "task", "gap", "seed", "test_accuracy", "chance_a
         "sequences_seen", "solved", "seconds", "status"]  # fmt: skip
 
 
-def summary_row(record, test_accuracy):
+def summary_row(record, test_accuracy, test_loss):
     cfg = RunConfig.from_dict(record["config"])
     row = {**record["config"], "run_id": record["run_id"], "init_label": cfg.init_label}
     row.update(
         test_accuracy=test_accuracy,
+        test_loss=test_loss,
         record_test_accuracy=record.get("test_accuracy", np.nan),
         chance_accuracy=record.get("chance_accuracy", np.nan),
+        baseline_loss=record.get("baseline_loss", np.nan),
         sequences_seen=record.get("sequences_seen", np.nan),
         solved=record.get("solved", False),
         seconds=record.get("seconds", np.nan),
@@ -42,7 +44,7 @@ def evaluate(results, n_test=None, progress=True):
     """
     import keras
 
-    from experiments.train import EVAL, accuracy, data_seed
+    from experiments.train import EVAL, data_seed, scores
 
     records = load_records(results)
     missing = [r["run_id"] for r in records if r["status"] == "ok" and not model_path(results, r["run_id"]).exists()]
@@ -50,16 +52,16 @@ def evaluate(results, n_test=None, progress=True):
         raise UsageError(f"saved model missing for {len(missing)} run(s), e.g. {model_path(results, missing[0])}; rerun the sweep to retrain them")
     rows = []
     for record in tqdm(records, unit="model", disable=not progress, file=sys.stderr, desc="evaluate"):
-        acc = np.nan
+        acc = loss = np.nan
         if record["status"] == "ok":
             cfg = RunConfig.from_dict(record["config"])
             model = keras.saving.load_model(model_path(results, record["run_id"]))
             x, y = TASKS[cfg.task](cfg.gap, n_test or cfg.n_test, data_seed(cfg.seed, EVAL))
-            acc = accuracy(model, x, y)
+            acc, loss = scores(model, TASKS[cfg.task], x, y)
             keras.backend.clear_session()  # one graph per model would otherwise accumulate
-        rows.append(summary_row(record, acc))
+        rows.append(summary_row(record, acc, loss))
     table = pd.DataFrame(rows)
-    rest = [c for c in FIELDS if c not in LEAD] + ["record_test_accuracy", "error", "run_id"]
+    rest = [c for c in FIELDS if c not in LEAD] + ["test_loss", "baseline_loss", "record_test_accuracy", "error", "run_id"]
     table = table[LEAD + rest].sort_values(["task", "model", "init_label", "gap", "seed"], ignore_index=True)
     atomic_write(f"{results}/summary.csv", lambda tmp: table.to_csv(tmp, index=False))
     crit = critical_gaps(table)

@@ -55,36 +55,47 @@ def plot_accuracy(results, out=None):
 
     Rows are tasks, columns initialisations, because which cell remembers longest depends
     on the initialisation. Each line is the mean test accuracy over seeds of one cell; the
-    band spans the lowest to the highest seed; the dashed line is chance. Failed runs are
-    left out of the lines and counted in the panel title. A cell keeps its colour everywhere.
+    band spans the lowest to the highest seed; the dashed line is chance. A regression task
+    gets a second row with the test mean squared error and its input-blind baseline. Failed
+    runs are left out of the lines and counted in the panel title. A cell keeps its colour
+    everywhere.
     """
+    from datasets import TASKS
+
     table = read_summary(results)
     ok = table[table["status"] == "ok"]
     if ok.empty:
         raise UsageError(f"every run in {results}/summary.csv failed; nothing to plot")
     tasks = list(dict.fromkeys(ok["task"]))
+    # (task, metric) per row: accuracy for every task, and MSE too where the task regresses.
+    rows = [(t, "test_accuracy") for t in tasks]
+    rows += [(t, "test_loss") for t in tasks if t in TASKS and TASKS[t].output == "value"]
     inits = panel_order(ok["init_label"])
     palette = cell_palette(ok["model"])
-    fig, axes = plt.subplots(len(tasks), len(inits), figsize=(4.6 * len(inits), 4.0 * len(tasks) + 0.8),
-                             squeeze=False, sharey=True)  # fmt: skip
-    for row, task in enumerate(tasks):
+    fig, axes = plt.subplots(len(rows), len(inits), figsize=(4.6 * len(inits), 4.0 * len(rows) + 0.8), squeeze=False)
+    for r, (task, metric) in enumerate(rows):
+        mse = metric == "test_loss"
         for col, init in enumerate(inits):
-            ax = axes[row][col]
-            rows = ok[(ok["task"] == task) & (ok["init_label"] == init)]
+            ax = axes[r][col]
+            part = ok[(ok["task"] == task) & (ok["init_label"] == init)]
             failed = table[(table["task"] == task) & (table["init_label"] == init) & (table["status"] != "ok")]
             ax.set_title(f"{task}: {init}" + (f"\n({len(failed)} failed runs not shown)" if len(failed) else ""), fontsize=9)
-            ax.axhline(ok[ok["task"] == task]["chance_accuracy"].iloc[0], color="grey", linestyle="--", linewidth=1, label="chance")
-            if not rows.empty:
-                sns.lineplot(data=rows, x="gap", y="test_accuracy", hue="model", palette=palette, estimator="mean",
+            reference = ok[ok["task"] == task]["baseline_loss" if mse else "chance_accuracy"].iloc[0]
+            ax.axhline(reference, color="grey", linestyle="--", linewidth=1, label="predict 1 (baseline)" if mse else "chance")
+            if not part.empty:
+                sns.lineplot(data=part, x="gap", y=metric, hue="model", palette=palette, estimator="mean",
                              errorbar=("pi", 100), marker="o", ax=ax)  # fmt: skip
-                ax.legend(fontsize=8, loc="lower left", title=None)
+            ax.legend(fontsize=8, loc="upper left" if mse else "lower left", title=None)
             gaps = sorted(ok[ok["task"] == task]["gap"].unique())
             ax.set_xscale("log")
             ax.set_xticks(gaps, [str(g) for g in gaps], fontsize=8)
             ax.minorticks_off()
-            ax.set_ylim(0, 1.02)
-            ax.set_xlabel("gap (distractor steps between key and query, log scale)", fontsize=8)
-            ax.set_ylabel("test accuracy (fresh test set)" if col == 0 else "")
+            if mse:
+                ax.set_yscale("log")
+            else:
+                ax.set_ylim(0, 1.02)
+            ax.set_xlabel("gap (log scale)", fontsize=8)
+            ax.set_ylabel(("test mean squared error (log)" if mse else "test accuracy (fresh test set)") if col == 0 else "")
     fig.suptitle("How far back can each cell carry the key?", fontsize=12)
     fig.text(0.5, 0.005, protocol(ok), ha="center", fontsize=8, wrap=True)
     fig.tight_layout(rect=(0, 0.04, 1, 1))

@@ -54,3 +54,61 @@ def test_fluent_chance_and_decode():
 def test_bad_arguments_name_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TASKS["fluent"](**{"gap": 5, "n": 4, "seed": 0, **kwargs})
+
+
+def test_adding_layout_and_baseline():
+    task = TASKS["adding"]
+    x, y = task(50, 20_000, 0)
+    assert x.shape == (20_000, 50, 2) and y.shape == (20_000,) and x.dtype == np.float32
+    markers = x[..., 1]
+    assert np.all(markers.sum(axis=1) == 2)
+    assert np.all(markers[:, :25].sum(axis=1) == 1) and np.all(markers[:, 25:].sum(axis=1) == 1)  # one per half
+    np.testing.assert_allclose(y, (x[..., 0] * markers).sum(axis=1), rtol=1e-6)
+    assert 0 <= x[..., 0].min() and x[..., 0].max() < 1
+    always_one = np.ones_like(y)
+    assert task.loss(always_one, y) == pytest.approx(1 / 6, rel=0.03) == pytest.approx(task.baseline_loss(50), rel=0.03)
+    assert task.score(always_one, y) == pytest.approx(task.chance, abs=0.01)
+    assert task.score(y + 0.03, y) == 1.0 and task.score(y + 0.05, y) == 0.0
+
+
+def test_copy_layout_and_memoryless_baseline():
+    from datasets.copy_memory import BLANK, DELIMITER, N_COPY
+
+    task = TASKS["copy"]
+    T = 30
+    x, y = task(T, 500, 0)
+    assert x.shape == y.shape == (500, T + 20)
+    np.testing.assert_array_equal(y[:, -N_COPY:], x[:, :N_COPY])  # recall the first 10 symbols, in order
+    assert np.all(x[:, N_COPY:N_COPY + T - 1] == BLANK) and np.all(x[:, N_COPY + T - 1] == DELIMITER)
+    assert np.all(x[:, -N_COPY:] == BLANK) and np.all(y[:, :-N_COPY] == BLANK)
+    assert x[:, :N_COPY].max() < 8
+    # The memoryless strategy: blank until the delimiter's 10 steps are over, then uniform guesses.
+    logits = np.full((500, T + 20, task.n_classes), -1e9)
+    logits[:, :-N_COPY, BLANK] = 0.0
+    logits[:, -N_COPY:, :8] = 0.0
+    assert task.loss(logits, y) == pytest.approx(task.baseline_loss(T)) == pytest.approx(10 * np.log(8) / (T + 20))
+    assert task.score(np.eye(task.n_classes)[y], y) == 1.0
+
+
+def test_temporal_order_layout():
+    from datasets.temporal_order import END, START, X, windows
+
+    T = 100
+    x, y = TASKS["temporal_order"](T, 4000, 0)
+    assert x.shape == (4000, T) and np.all(x[:, 0] == START) and np.all(x[:, -1] == END)
+    relevant = (x == X) | (x == X + 1)
+    assert np.all(relevant.sum(axis=1) == 2)
+    first, second = np.argwhere(relevant)[:, 1].reshape(-1, 2).T
+    (a0, a1), (b0, b1) = windows(T)
+    assert (a0, a1, b0, b1) == (10, 20, 50, 60)  # the paper's windows at length 100
+    assert first.min() == a0 and first.max() == a1 and second.min() == b0 and second.max() == b1
+    rows = np.arange(4000)
+    np.testing.assert_array_equal(y, 2 * (x[rows, first] - X) + (x[rows, second] - X))
+    assert np.bincount(y).min() > 900  # four balanced classes, chance 1/4
+    assert TASKS["temporal_order"].chance == 0.25
+
+
+@pytest.mark.parametrize("name,gap", [("adding", 1), ("temporal_order", 4)])
+def test_too_short_gaps_are_refused(name, gap):
+    with pytest.raises(ValueError, match=f"gap must be an integer >= {gap + 1}, received gap={gap}"):
+        TASKS[name](gap, 4, 0)
