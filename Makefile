@@ -18,7 +18,7 @@ SWEEP_OVERRIDES = $(if $(MODELS),models=$(MODELS)) $(if $(GAPS),gaps=$(GAPS)) $(
 CLI = $(PY) -m experiments
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train sweep evaluate plot gradients generalisation learning-speed analyse report show-data presets bench-executors reproduce test lock clean-venv
+.PHONY: help venv train sweep evaluate plot gradients generalisation learning-speed analyse report show-data presets bench bench-extras bench-executors reproduce test lock clean-venv
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +64,12 @@ show-data: venv ## Print readable samples of a task: make show-data TASK=fluent 
 
 bench-executors: venv ## Time one small sweep under EXECUTOR=local, process and ray, side by side
 	@$(CLI) bench-executors executors=local,process,ray
+
+bench: venv ## Time custom cells vs Keras built-ins (and PyTorch if installed): RESULTS/bench.csv [QUICK=1]
+	@$(CLI) bench results=$(RESULTS) $(if $(QUICK),quick=1) $(if $(CELLS),cells=$(CELLS))
+
+bench-extras: venv ## Install the optional benchmark extras (PyTorch CPU) into .venv
+	$(VENV)/bin/pip install --quiet -r requirements-bench.txt
 
 presets: venv ## List the presets and how many runs each holds
 	@$(CLI) presets

@@ -12,6 +12,7 @@ Commands:
     generalisation   models trained at gap g tested at g/4 .. 4g
     learning-speed   training sequences to solve versus gap
     report     RESULTS/REPORT.md from everything in RESULTS
+    bench      [quick=1 cells=rnn,lstm,gru] time custom cells against Keras and PyTorch: RESULTS/bench.csv
 
 Every command takes results=DIR (default: results). Bad input ends with one line on stderr
 naming the bad value and what is allowed, exit code 2, and nothing written.
@@ -24,7 +25,7 @@ import sys
 from experiments.config import FIELDS, RunConfig, UsageError, check_choice, check_keys, check_int  # noqa: E402
 
 COMMANDS = ("train", "sweep", "evaluate", "plot", "show-data", "presets", "bench-executors",
-            "gradients", "generalisation", "learning-speed", "report")  # fmt: skip
+            "gradients", "generalisation", "learning-speed", "report", "bench")  # fmt: skip
 
 
 def parse_value(text):
@@ -143,6 +144,21 @@ def run(command, args):
 
         check_keys(args, (), what="report key")
         print(f"wrote {report(results)}")
+    elif command == "bench":
+        from experiments.bench import bench, markdown
+        from layers import CELLS
+
+        check_keys(args, ("quick", "cells"), what="bench key")
+        quick = bool(args.get("quick"))
+        cells = as_tuple(args.get("cells", ("rnn", "lstm", "gru") if quick else tuple(CELLS)))
+        for cell in cells:
+            check_choice("cell", cell, CELLS)
+        table = bench(cells, repeats=3 if quick else 10, warmup=1 if quick else 2, out=f"{results}/bench.csv")
+        md = markdown(table)
+        from experiments.records import atomic_write
+
+        atomic_write(f"{results}/bench.md", lambda tmp: open(tmp, "w").write(md))
+        print(md)
     elif command == "presets":
         from experiments.presets import PRESETS, expand
 

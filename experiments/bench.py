@@ -1,0 +1,152 @@
+"""How fast do the cells train? Custom cells against Keras' built-ins and PyTorch, on this CPU.
+
+One training step (forward, backward, Adam update) and one inference pass of
+Input (B, T, D=16) -> recurrent layer (H) -> Dense(8), for every implementation of every
+cell, at the shapes of the issue. Measurements are interleaved (one step of each
+implementation per round, many rounds) so that drift in the machine's speed hits all of
+them alike, and the median of the rounds after warm-up is reported. Achieved GFLOP/s are
+set against this machine's own matmul rate, measured in the same run.
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from experiments.records import atomic_write
+
+SHAPES = [(64, 100, 64), (32, 500, 128)]  # (batch, timesteps, units)
+D, K = 16, 8
+BUILTIN = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+TORCH = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def step_flops(cell, batch, timesteps, units):
+    """Matmul FLOPs of one training step (forward x 3 for backward), gates of the cell."""
+    gates = GATES.get(cell, 4)
+    forward = 2 * batch * timesteps * (D + units) * units * gates + 2 * batch * units * K
+    return 3 * forward
+
+
+def matmul_gflops(n=2048, repeats=3):
+    """This machine's float32 matmul rate through TensorFlow (the same kernels the cells use)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    tf.matmul(a, a).numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        tf.matmul(a, a).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / min(times) / 1e9
+
+
+def keras_runner(layer, batch, timesteps, seed=0):
+    import keras
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, timesteps, D)).astype("float32")
+    y = rng.integers(0, K, size=batch)
+    model = keras.Sequential([keras.Input((timesteps, D)), layer, keras.layers.Dense(K)])
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return (lambda: model.train_on_batch(x, y)), (lambda: model.predict_on_batch(x))
+
+
+def torch_runner(cell, batch, timesteps, units, seed=0):
+    import torch
+
+    torch.manual_seed(seed)
+    rnn = getattr(torch.nn, TORCH[cell])(D, units, batch_first=True)
+    head = torch.nn.Linear(units, K)
+    params = list(rnn.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, 1e-3)
+    x = torch.randn(batch, timesteps, D)
+    y = torch.randint(0, K, (batch,))
+
+    def train():
+        opt.zero_grad()
+        out, _ = rnn(x)
+        loss = torch.nn.functional.cross_entropy(head(out[:, -1]), y)
+        loss.backward()
+        opt.step()
+
+    def infer():
+        with torch.no_grad():
+            head(rnn(x)[0][:, -1])
+
+    return train, infer
+
+
+def implementations(cell, batch, timesteps, units):
+    """(impl name, train fn, infer fn) for every implementation of `cell` available here."""
+    import keras
+
+    from layers import CELLS
+
+    impls = [("custom", *keras_runner(keras.layers.RNN(CELLS[cell](units)), batch, timesteps))]
+    if cell in BUILTIN:
+        impls.append(("keras", *keras_runner(getattr(keras.layers, BUILTIN[cell])(units), batch, timesteps)))
+        try:
+            impls.append(("torch", *torch_runner(cell, batch, timesteps, units)))
+        except ImportError:
+            pass  # PyTorch is an optional extra: `make bench-extras`
+    return impls
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000
+
+
+def bench(cells, shapes=SHAPES, repeats=10, warmup=2, out=None):
+    """Time every implementation of every cell at every shape; return (and write) the table."""
+    import keras
+
+    if keras.backend.backend() == "jax":  # the same cells, compiled by XLA through JAX
+        impl_suffix = "-jax"
+    else:
+        impl_suffix = ""
+    peak = matmul_gflops()
+    rows = []
+    for batch, timesteps, units in shapes:
+        for cell in cells:
+            impls = implementations(cell, batch, timesteps, units)
+            times = {name: {"train": [], "infer": []} for name, _, _ in impls}
+            for round_ in range(warmup + repeats):
+                for name, train, infer in impls:  # interleaved: one of each per round
+                    t_train, t_infer = timed(train), timed(infer)
+                    if round_ >= warmup:
+                        times[name]["train"].append(t_train)
+                        times[name]["infer"].append(t_infer)
+            for name, t in times.items():
+                train_ms, infer_ms = float(np.median(t["train"])), float(np.median(t["infer"]))
+                flops = step_flops(cell, batch, timesteps, units)
+                rows.append({"cell": cell, "impl": name + (impl_suffix if name == "custom" else ""), "batch": batch,
+                             "timesteps": timesteps, "units": units, "train_ms": round(train_ms, 2),
+                             "infer_ms": round(infer_ms, 2), "train_gflops": round(flops / train_ms / 1e6, 2),
+                             "machine_matmul_gflops": round(peak, 1), "repeats": repeats})  # fmt: skip
+            keras.backend.clear_session()
+            print(f"bench: {cell} B={batch} T={timesteps} H={units} done", file=sys.stderr)
+    table = pd.DataFrame(rows)
+    for ref in ("keras", "torch"):
+        base = table[table["impl"] == ref].set_index(["cell", "batch", "timesteps", "units"])["train_ms"]
+        key = table.set_index(["cell", "batch", "timesteps", "units"]).index
+        table[f"train_vs_{ref}"] = np.round(table["train_ms"].to_numpy() / base.reindex(key).to_numpy(), 2)
+    if out:
+        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+        atomic_write(out, lambda tmp: table.to_csv(tmp, index=False))
+    return table
+
+
+def markdown(table):
+    cols = ["cell", "impl", "batch", "timesteps", "units", "train_ms", "infer_ms", "train_vs_keras", "train_vs_torch", "train_gflops"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in table[cols].iterrows():
+        lines.append("| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |")
+    peak = table["machine_matmul_gflops"].iloc[0]
+    return "\n".join(lines) + f"\n\nMachine matmul rate (2048^3, float32, TensorFlow): {peak} GFLOP/s.\n"

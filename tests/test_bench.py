@@ -1,0 +1,28 @@
+"""The benchmark runs and reports what it says; no test asserts a time."""
+
+import importlib.util
+
+import pandas as pd
+
+from experiments.bench import bench, markdown, step_flops
+
+
+def test_bench_at_a_tiny_size_writes_its_table(tmp_path):
+    out = tmp_path / "bench.csv"
+    table = bench(["lstm", "cifg_lstm"], shapes=[(4, 5, 8)], repeats=2, warmup=1, out=str(out))
+    expected_impls = {"custom", "keras"} | ({"torch"} if importlib.util.find_spec("torch") else set())
+    assert set(table[table["cell"] == "lstm"]["impl"]) == expected_impls
+    assert list(table[table["cell"] == "cifg_lstm"]["impl"]) == ["custom"]  # no built-in twin
+    required = ["cell", "impl", "batch", "timesteps", "units", "train_ms", "infer_ms"]
+    written = pd.read_csv(out)
+    assert set(required) <= set(written.columns) and len(written) == len(table)
+    assert (written["train_ms"] > 0).all() and (written["infer_ms"] > 0).all()
+    keras_row = table[(table["cell"] == "lstm") & (table["impl"] == "keras")].iloc[0]
+    assert keras_row["train_vs_keras"] == 1.0
+    assert keras_row["train_gflops"] == round(step_flops("lstm", 4, 5, 8) / keras_row["train_ms"] / 1e6, 2)
+    assert "| lstm | custom | 4 | 5 | 8 |" in markdown(table)
+
+
+def test_flop_count_of_an_lstm_step():
+    # forward: 2 * B * T * (D + H) * H * 4 gates + 2 * B * H * K for the head; backward doubles it twice
+    assert step_flops("lstm", 2, 3, 4) == 3 * (2 * 2 * 3 * (16 + 4) * 4 * 4 + 2 * 2 * 4 * 8)
