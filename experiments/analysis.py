@@ -18,8 +18,12 @@ from experiments.plot import cell_palette, panel_order, read_summary, save_figur
 from experiments.records import atomic_write, model_path
 
 
-def write_csv(table, path):
-    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+def save_analysis(rows, results, name, plot):
+    """Write the rows as RESULTS/<name>.csv, draw them as RESULTS/figures/<name>, return the table."""
+    table = pd.DataFrame(rows)
+    atomic_write(f"{results}/{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
+    plot(table, f"{results}/figures/{name}")
+    return table
 
 
 def ok_runs(results, task="fluent"):
@@ -84,10 +88,7 @@ def gradient_flow(results, gap=160, n=256):
                 rows.append({"model": cfg.model, "init_label": cfg.init_label, "seed": cfg.seed, "gap": gap,
                              "stage": stage, "distance": T - 1 - t, "grad_norm": float(g)})  # fmt: skip
         keras.backend.clear_session()
-    table = pd.DataFrame(rows)
-    write_csv(table, f"{results}/gradient_flow.csv")
-    plot_gradient_flow(table, f"{results}/figures/gradient_flow")
-    return table
+    return save_analysis(rows, results, "gradient_flow", plot_gradient_flow)
 
 
 def config_of(results, run):
@@ -149,10 +150,7 @@ def length_generalisation(results):
             rows.append({"model": cfg.model, "init_label": cfg.init_label, "seed": cfg.seed, "train_gap": cfg.gap,
                          "test_gap": gap, "test_accuracy": scores(model, TASKS[cfg.task], x, y)[0]})  # fmt: skip
         keras.backend.clear_session()
-    table = pd.DataFrame(rows)
-    write_csv(table, f"{results}/length_generalisation.csv")
-    plot_length_generalisation(table, f"{results}/figures/length_generalisation")
-    return table
+    return save_analysis(rows, results, "length_generalisation", plot_length_generalisation)
 
 
 def plot_length_generalisation(table, out):
