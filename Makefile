@@ -43,21 +43,21 @@ evaluate: venv ## Reload every saved model, score it on a fresh test set, write 
 	@$(CLI) evaluate results=$(RESULTS) $(ARGS)
 
 plot: venv ## Draw RESULTS/figures/accuracy_vs_gap.{png,pdf} from RESULTS/summary.csv
-	@$(CLI) plot results=$(RESULTS)
+	@$(CLI) plot results=$(RESULTS) $(ARGS)
 
 gradients: venv ## Gradient norm reaching each input step vs distance, initial and trained: [GRAD_GAP=160]
-	@$(CLI) gradients results=$(RESULTS) gap=$(GRAD_GAP)
+	@$(CLI) gradients results=$(RESULTS) gap=$(GRAD_GAP) $(ARGS)
 
 generalisation: venv ## Test every model at gaps g/4 .. 4g around its training gap g: a heatmap per cell
-	@$(CLI) generalisation results=$(RESULTS)
+	@$(CLI) generalisation results=$(RESULTS) $(ARGS)
 
 learning-speed: venv ## Training sequences to solve vs gap, unsolved runs censored
-	@$(CLI) learning-speed results=$(RESULTS)
+	@$(CLI) learning-speed results=$(RESULTS) $(ARGS)
 
 analyse: gradients generalisation learning-speed ## All three analyses
 
 report: venv ## Write RESULTS/REPORT.md: every figure, tables, protocol, versions, hardware
-	@$(CLI) report results=$(RESULTS)
+	@$(CLI) report results=$(RESULTS) $(ARGS)
 
 show-data: venv ## Print readable samples of a task: make show-data TASK=fluent GAP=5
 	@$(CLI) show-data task=$(TASK) gap=$(GAP) $(ARGS)

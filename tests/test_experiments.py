@@ -138,6 +138,8 @@ BAD_INPUT = [
     (["train", "forget_bias=two"], "unknown forget_bias 'two'; allowed: zero, one, chrono"),
     (["frobnicate"], "unknown command 'frobnicate'"),
     (["train", "gap"], "expected key=value, received 'gap'"),
+    (["sweep", "preset=quick", "seeds=1.5"], "seed must be an integer >= 0, received seed=1.5"),
+    (["sweep", "preset=quick", "units=-4"], "units must be an integer >= 1, received units=-4"),
     (["gradients", "gap=7"], "no runs at gap=7"),
     (["report", "results={missing}"], "no summary at"),
     (["show-data", "task=fluent", "gap=0"], "gap must be an integer >= 1"),
@@ -151,34 +153,67 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize("args,message", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(args, message, quick_results, tmp_path):
+MAKE_TARGETS = {"train", "sweep", "evaluate", "plot", "show-data", "gradients", "report"}
+
+
+def make_invocation(args, results):
+    """The same bad input through make: `make TARGET RESULTS=... ARGS='k=v ...'`, or None."""
+    command, pairs = args[0], args[1:]
+    if command not in MAKE_TARGETS or any("=" not in p for p in pairs):
+        return None  # no make target to misuse, or make always builds key=value pairs
+    rest = [p for p in pairs if not p.startswith("results=")]
+    results = next((p.split("=", 1)[1] for p in pairs if p.startswith("results=")), results)
+    return ["make", "--no-print-directory", "-s", command, f"RESULTS={results}", f"ARGS={' '.join(rest)}"]
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(quick_results, tmp_path_factory):
+    """Every bad input, through the Python entry point and through make, run 4 at a time.
+
+    Returns ({(case, via): CompletedProcess}, folders, snapshots before, snapshots after).
+    """
+    import concurrent.futures as cf
     import shutil
 
-    folders = {"empty": tmp_path / "empty", "missing": tmp_path / "missing", "no_model": tmp_path / "no_model"}
+    tmp = tmp_path_factory.mktemp("bad")
+    folders = {"empty": tmp / "empty", "missing": tmp / "missing", "no_model": tmp / "no_model"}
     folders["empty"].mkdir()
     shutil.copytree(quick_results, folders["no_model"])
     next((folders["no_model"] / "models").iterdir()).unlink()
-    blocker = tmp_path / "a_file"
-    blocker.write_text("not a folder")
-    folders["unwritable"] = blocker / "results"  # cannot be created, even by root
-    args = [a.format(**folders) for a in args]
-    before = snapshot(quick_results), snapshot(folders["no_model"])
-    out = cli(*args) if any(a.startswith("results=") for a in args) else cli(*args, f"results={quick_results}")
+    (tmp / "a_file").write_text("not a folder")
+    folders["unwritable"] = tmp / "a_file" / "results"  # cannot be created, even by root
+    watched = [quick_results, folders["no_model"], folders["empty"]]
+    before = [snapshot(f) for f in watched]
+    jobs = {}
+    for i, (args, _) in enumerate(BAD_INPUT):
+        args = [a.format(**folders) for a in args]
+        has_results = any(a.startswith("results=") for a in args)
+        jobs[(i, "python")] = [sys.executable, "-m", "experiments", *args] + ([] if has_results else [f"results={quick_results}"])
+        make = make_invocation(args, quick_results)
+        if make:
+            jobs[(i, "make")] = make
+    run = lambda cmd: subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)  # noqa: E731
+    with cf.ThreadPoolExecutor(4) as pool:
+        outs = dict(zip(jobs, pool.map(run, jobs.values())))
+    return outs, folders, before, [snapshot(f) for f in watched]
+
+
+@pytest.mark.parametrize("via", ["python", "make"])
+@pytest.mark.parametrize("case", range(len(BAD_INPUT)), ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, via, bad_input_runs):
+    outs, folders, before, after = bad_input_runs
+    if (case, via) not in outs:
+        pytest.skip("no make target takes this input")
+    out, message = outs[(case, via)], BAD_INPUT[case][1]
     assert out.returncode == 2, (out.stdout, out.stderr)
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], out.stderr
+    errors = [line for line in lines if line.startswith("error: ")]
+    # make adds its own "make: *** [...] Error 2" after our line; nothing else may appear
+    assert len(errors) == 1 and message in errors[0], out.stderr
+    assert all(line.startswith("make: ***") for line in lines if line not in errors)
     assert "Traceback" not in out.stdout + out.stderr
-    assert (snapshot(quick_results), snapshot(folders["no_model"])) == before
+    assert after == before
     assert not folders["missing"].exists()
-
-
-def test_make_reports_bad_input_in_one_line(tmp_path):
-    out = subprocess.run(["make", "--no-print-directory", "train", "MODEL=nope", f"RESULTS={tmp_path}"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert out.returncode == 2
-    assert "error: unknown model 'nope'; allowed: rnn, lstm, gru" in out.stderr
-    assert "Traceback" not in out.stderr and not os.listdir(tmp_path)
 
 
 def test_classic_tasks_run_through_the_pipeline(tmp_path):
