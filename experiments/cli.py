@@ -18,11 +18,9 @@ Every command takes results=DIR (default: results). Bad input ends with one line
 naming the bad value and what is allowed, exit code 2, and nothing written.
 """
 
-import os
 import sys
 
-
-from experiments.config import FIELDS, RunConfig, UsageError, check_choice, check_keys, check_int  # noqa: E402
+from experiments.config import RunConfig, UsageError, check_choice, check_int, check_keys
 
 COMMANDS = ("train", "sweep", "evaluate", "plot", "show-data", "presets", "bench-executors",
             "gradients", "generalisation", "learning-speed", "report", "bench")  # fmt: skip
@@ -180,4 +178,4 @@ def show_data(task="fluent", gap=5, n=4, seed=0, **extra):
         print("  " + spec.decode(row, target))
 
 
-__all__ = ["main", "FIELDS"]
+__all__ = ["main"]

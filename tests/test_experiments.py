@@ -1,7 +1,6 @@
 """The pipeline end to end on the quick preset, determinism, and the bad-input table."""
 
 import json
-import os
 import subprocess
 import sys
 
