@@ -1,6 +1,7 @@
 """Reload every saved model, score it on a fresh test set, and write the summaries:
 RESULTS/summary.csv (one row per run), critical_gaps.csv and summary.md (a table per cell)."""
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -18,8 +19,8 @@ LEAD = ["model", "init_label", "task", "gap", "seed", "test_accuracy", "chance_a
 
 
 def summary_row(record, test_accuracy, test_loss):
-    cfg = RunConfig.from_dict(record["config"])
-    row = {**record["config"], "run_id": record["run_id"], "init_label": cfg.init_label}
+    cfg = RunConfig.from_dict(record["config"])  # records older than a field get its default
+    row = {**dataclasses.asdict(cfg), "run_id": record["run_id"], "init_label": cfg.init_label}
     row.update(
         test_accuracy=test_accuracy,
         test_loss=test_loss,

@@ -228,3 +228,22 @@ def test_classic_tasks_run_through_the_pipeline(tmp_path):
     # temporal order at T = 6 is learnt in 50 steps; the others need more than a smoke budget
     assert summary.loc["temporal_order", "test_accuracy"] > 0.5
     assert (tmp_path / "figures" / "accuracy_vs_gap.png").stat().st_size > 10_000
+
+
+def test_run_ids_of_committed_records_stay_valid(quick_results, tmp_path):
+    """Fields added later leave earlier run ids alone, and old records still evaluate."""
+    import shutil
+
+    # the id of results/runs/lstm-fluent-gap10-seed0-1ade179a47.json, recorded before
+    # `optimizer` and `chrono_tmax` existed: `make reproduce` must keep skipping it
+    assert RunConfig(model="lstm", gap=10, seed=0).run_id == "lstm-fluent-gap10-seed0-1ade179a47"
+    assert RunConfig(model="lstm", gap=10, seed=0, optimizer="rmsprop").run_id != "lstm-fluent-gap10-seed0-1ade179a47"
+    results = tmp_path / "old"
+    shutil.copytree(quick_results, results)
+    for path in (results / "runs").glob("*.json"):
+        record = json.loads(path.read_text())
+        for late in ("optimizer", "chrono_tmax"):
+            record["config"].pop(late, None)
+        path.write_text(json.dumps(record))
+    table = evaluate(results, progress=False)
+    assert len(table) == 6 and table["optimizer"].isna().all() and table["test_accuracy"].notna().all()
