@@ -41,9 +41,8 @@ def check_complete(results):
     assert all((results / "models" / f"{i}.keras").exists() for i in ids)
 
 
-@pytest.mark.parametrize("executor", ["local", "process"])
-def test_sigkill_mid_sweep_loses_only_runs_in_flight(tmp_path, executor):
-    proc = start(SWEEP + [f"executor={executor}"], tmp_path)
+def test_sigkill_mid_sweep_loses_only_runs_in_flight(tmp_path):
+    proc = start(SWEEP + ["executor=process"], tmp_path)  # the default executor, workers and all
     wait_for_records(tmp_path, 3, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
