@@ -107,10 +107,7 @@ def bench(cells, shapes=SHAPES, repeats=10, warmup=2, out=None):
     """Time every implementation of every cell at every shape; return (and write) the table."""
     import keras
 
-    if keras.backend.backend() == "jax":  # the same cells, compiled by XLA through JAX
-        impl_suffix = "-jax"
-    else:
-        impl_suffix = ""
+    impl_suffix = "-jax" if keras.backend.backend() == "jax" else ""  # the same cells, compiled by XLA
     peak = matmul_gflops()
     rows = []
     for batch, timesteps, units in shapes:
