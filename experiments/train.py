@@ -7,14 +7,12 @@ import platform
 import time
 import traceback
 
+import keras
 import numpy as np
 
-
-import keras  # noqa: E402
-
-from datasets import TASKS  # noqa: E402
-from experiments.records import atomic_write, model_path, record_path, write_json  # noqa: E402
-from layers import CELLS  # noqa: E402
+from datasets import TASKS
+from experiments.records import atomic_write, model_path, record_path, write_json
+from layers import CELLS
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
 
