@@ -21,7 +21,7 @@ CLI = $(PY) -m experiments
 .PHONY: help venv train sweep evaluate plot gradients generalisation learning-speed analyse report show-data presets bench bench-extras bench-executors reproduce test lock clean-venv
 
 help: ## List every target with what it does
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "Variables: RESULTS=$(RESULTS) PRESET=$(PRESET) EXECUTOR=$(EXECUTOR) MODEL TASK GAP SEED MODELS GAPS SEEDS ARGS='key=value ...'"
 
 $(VENV)/.installed: requirements.txt
