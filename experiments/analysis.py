@@ -15,13 +15,13 @@ from tqdm import tqdm
 from datasets import TASKS
 from experiments.config import RunConfig, UsageError
 from experiments.plot import cell_palette, panel_order, read_summary, save_figure
-from experiments.records import atomic_write, model_path
+from experiments.records import model_path, write_csv
 
 
 def save_analysis(rows, results, name, plot):
     """Write the rows as RESULTS/<name>.csv, draw them as RESULTS/figures/<name>, return the table."""
     table = pd.DataFrame(rows)
-    atomic_write(f"{results}/{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
+    write_csv(f"{results}/{name}.csv", table)
     plot(table, f"{results}/figures/{name}")
     return table
 

@@ -8,14 +8,13 @@ them alike, and the median of the rounds after warm-up is reported. Achieved GFL
 set against this machine's own matmul rate, measured in the same run.
 """
 
-import os
 import sys
 import time
 
 import numpy as np
 import pandas as pd
 
-from experiments.records import atomic_write
+from experiments.records import write_csv, write_text
 
 SHAPES = [(64, 100, 64), (32, 500, 128)]  # (batch, timesteps, units)
 D, K = 16, 8
@@ -104,7 +103,10 @@ def timed(fn):
 
 
 def bench(cells, shapes=SHAPES, repeats=10, warmup=2, out=None):
-    """Time every implementation of every cell at every shape; return (and write) the table."""
+    """Time every implementation of every cell at every shape; return the table.
+
+    With `out` (a path without suffix), also write `out`.csv and `out`.md.
+    """
     import keras
 
     impl_suffix = "-jax" if keras.backend.backend() == "jax" else ""  # the same cells, compiled by XLA
@@ -135,8 +137,8 @@ def bench(cells, shapes=SHAPES, repeats=10, warmup=2, out=None):
         key = table.set_index(["cell", "batch", "timesteps", "units"]).index
         table[f"train_vs_{ref}"] = np.round(table["train_ms"].to_numpy() / base.reindex(key).to_numpy(), 2)
     if out:
-        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-        atomic_write(out, lambda tmp: table.to_csv(tmp, index=False))
+        write_csv(f"{out}.csv", table)
+        write_text(f"{out}.md", markdown(table))
     return table
 
 

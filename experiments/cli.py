@@ -151,12 +151,8 @@ def run(command, args):
         cells = as_tuple(args.get("cells", ("rnn", "lstm", "gru") if quick else tuple(CELLS)))
         for cell in cells:
             check_choice("cell", cell, CELLS)
-        table = bench(cells, repeats=3 if quick else 10, warmup=1 if quick else 2, out=f"{results}/bench.csv")
-        md = markdown(table)
-        from experiments.records import atomic_write
-
-        atomic_write(f"{results}/bench.md", lambda tmp: open(tmp, "w").write(md))
-        print(md)
+        table = bench(cells, repeats=3 if quick else 10, warmup=1 if quick else 2, out=f"{results}/bench")
+        print(markdown(table))
     elif command == "presets":
         from experiments.presets import PRESETS, expand
 

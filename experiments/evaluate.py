@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from datasets import TASKS
 from experiments.config import FIELDS, RunConfig, UsageError
-from experiments.records import atomic_write, load_records, model_path
+from experiments.records import load_records, model_path, write_csv, write_text
 from experiments.tables import accuracy_markdown, critical_gaps
 
 # The columns every summary starts with; the rest of the config follows.
@@ -64,9 +64,9 @@ def evaluate(results, n_test=None, progress=True):
     table = pd.DataFrame(rows)
     rest = [c for c in FIELDS if c not in LEAD] + ["test_loss", "baseline_loss", "record_test_accuracy", "error", "run_id"]
     table = table[LEAD + rest].sort_values(["task", "model", "init_label", "gap", "seed"], ignore_index=True)
-    atomic_write(f"{results}/summary.csv", lambda tmp: table.to_csv(tmp, index=False))
+    write_csv(f"{results}/summary.csv", table)
     crit = critical_gaps(table)
-    atomic_write(f"{results}/critical_gaps.csv", lambda tmp: crit.to_csv(tmp, index=False))
+    write_csv(f"{results}/critical_gaps.csv", crit)
     markdown = accuracy_markdown(table)
-    atomic_write(f"{results}/summary.md", lambda tmp: open(tmp, "w").write(markdown))
+    write_text(f"{results}/summary.md", markdown)
     return table

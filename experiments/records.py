@@ -49,6 +49,15 @@ def write_json(path, data):
     atomic_write(path, write)
 
 
+def write_text(path, text):
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_csv(path, table):
+    """A pandas table as CSV, without its index."""
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+
+
 def load_records(results, warn=True):
     """Every readable record in RESULTS/runs/, sorted by run id.
 

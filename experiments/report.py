@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.plot import protocol, read_summary
-from experiments.records import atomic_write, load_records
+from experiments.records import load_records, write_text
 from experiments.tables import accuracy_markdown
 
 FIGURES = [
@@ -45,7 +45,7 @@ def report(results):
     seconds = summary["seconds"].sum()
     lines += ["", f"Training wall time summed over runs: {seconds / 60:.1f} minutes (runs share the machine's cores).", ""]
     path = results / "REPORT.md"
-    atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines)))
+    write_text(path, "\n".join(lines))
     return path
 
 

@@ -9,7 +9,7 @@ from experiments.bench import bench, markdown, step_flops
 
 def test_bench_at_a_tiny_size_writes_its_table(tmp_path):
     out = tmp_path / "bench.csv"
-    table = bench(["lstm", "cifg_lstm"], shapes=[(4, 5, 8)], repeats=2, warmup=1, out=str(out))
+    table = bench(["lstm", "cifg_lstm"], shapes=[(4, 5, 8)], repeats=2, warmup=1, out=str(tmp_path / "bench"))
     expected_impls = {"custom", "keras"} | ({"torch"} if importlib.util.find_spec("torch") else set())
     assert set(table[table["cell"] == "lstm"]["impl"]) == expected_impls
     assert list(table[table["cell"] == "cifg_lstm"]["impl"]) == ["custom"]  # no built-in twin
@@ -20,6 +20,7 @@ def test_bench_at_a_tiny_size_writes_its_table(tmp_path):
     keras_row = table[(table["cell"] == "lstm") & (table["impl"] == "keras")].iloc[0]
     assert keras_row["train_vs_keras"] == 1.0
     assert keras_row["train_gflops"] == round(step_flops("lstm", 4, 5, 8) / keras_row["train_ms"] / 1e6, 2)
+    assert (tmp_path / "bench.md").read_text() == markdown(table)
     assert "| lstm | custom | 4 | 5 | 8 |" in markdown(table)
 
 
