@@ -165,10 +165,11 @@ def show_data(task="fluent", gap=5, n=4, seed=0, **extra):
 
     check_keys(extra, ("task", "gap", "n", "seed"), what="show-data key")
     check_choice("task", task, TASKS)
-    for name, value, low in (("gap", gap, 1), ("n", n, 1), ("seed", seed, 0)):
-        check_int(name, value, low)
     spec = TASKS[task]
-    x, y = spec(gap, n, seed)
+    try:
+        x, y = spec(gap, n, seed)
+    except ValueError as err:  # the generator names the bad argument and its bound
+        raise UsageError(str(err)) from None
     print(f"task {task}: gap = {spec.gap_meaning}; chance accuracy {spec.chance:.3f}; x {x.shape}, y {y.shape}")
     for row, target in zip(x, y):
         print("  " + spec.decode(row, target))

@@ -144,6 +144,8 @@ BAD_INPUT = [
     (["gradients", "gap=7"], "no runs at gap=7"),
     (["report", "results={missing}"], "no summary at"),
     (["show-data", "task=fluent", "gap=0"], "gap must be an integer >= 1"),
+    (["show-data", "task=temporal_order", "gap=3"], "gap must be an integer >= 5, received gap=3"),
+    (["show-data", "task=fluent", "n=0"], "n must be an integer >= 1, received n=0"),
     (["plot", "results={empty}"], "no summary at"),
     (["evaluate", "results={empty}"], "runs"),
     (["evaluate", "results={missing}"], "does not exist"),
