@@ -12,6 +12,8 @@ import math
 import keras
 from keras import ops
 
+from layers.sequence import has_sequence_path
+
 PACKAGE = "memory_gap"  # the namespace of every class registered for `.keras` saving
 
 RECURRENT_INITS = ("orthogonal", "glorot_uniform", "identity")
@@ -160,17 +162,48 @@ class GatedCell(RecurrentCell):
         return {**super().cell_args(), "forget_bias": self.forget_bias, "chrono_tmax": self.chrono_tmax}
 
 
-class RecurrentLayer(keras.layers.RNN):
-    """`keras.layers.RNN` over a fixed cell class, built from the cell's own arguments.
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class RNN(keras.layers.RNN):
+    """`keras.layers.RNN` that runs a cell's `call_sequence` where it has one.
+
+    Args:
+        cell: a recurrent cell.
+        fused: use the cell's whole-sequence path when possible (default True). It is used
+            when the cell's own class defines `call_sequence` and the call has no mask, and
+            the layer is not `go_backwards`, `unroll` or `stateful`; otherwise the per-step
+            loop of `keras.layers.RNN` runs, exactly as before.
+        **kwargs: as `keras.layers.RNN`.
+    """
+
+    def __init__(self, cell, fused=True, **kwargs):
+        super().__init__(cell, **kwargs)
+        self.fused = bool(fused)
+
+    def uses_sequence_path(self, mask=None):
+        return (self.fused and has_sequence_path(self.cell) and mask is None
+                and not (self.go_backwards or self.unroll or self.stateful))  # fmt: skip
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if not self.uses_sequence_path(mask):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        outputs, states = self.cell.call_sequence(sequences, list(initial_state))
+        return outputs[:, -1], outputs, states
+
+    def get_config(self):
+        return {**super().get_config(), "fused": self.fused}
+
+
+class RecurrentLayer(RNN):
+    """`RNN` over a fixed cell class, built from the cell's own arguments.
 
     Subclasses set `cell_class`. `LSTM(64, forget_bias="chrono", return_sequences=True)` is
-    `keras.layers.RNN(LSTMCell(64, forget_bias="chrono"), return_sequences=True)`.
+    `RNN(LSTMCell(64, forget_bias="chrono"), return_sequences=True)`.
     """
 
     cell_class = None
 
     def __init__(self, units, return_sequences=False, return_state=False, go_backwards=False, **kwargs):
-        rnn_keys = ("name", "dtype", "trainable", "stateful", "unroll", "zero_output_for_mask")
+        rnn_keys = ("name", "dtype", "trainable", "stateful", "unroll", "zero_output_for_mask", "fused")
         rnn_kwargs = {k: kwargs.pop(k) for k in rnn_keys if k in kwargs}
         super().__init__(
             self.cell_class(units, **kwargs),

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from layers.base import PACKAGE, GatedCell, RecurrentLayer
+from layers.sequence import outer_sum, scan_states, shifted, time_major, upstream_grads, weight_values
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -64,6 +65,70 @@ class GRUCell(GatedCell):
         r = ops.sigmoid(x_r + u_r)
         h = z * h_prev + (1.0 - z) * ops.tanh(x_h + r * u_h)
         return h, [h]
+
+    def call_sequence(self, sequences, states):
+        """All steps at once: (B, T, D), [h_0] -> (B, T, H), [h_T]; see `layers.sequence`."""
+        return gru_sequence(sequences, states[0], self.kernel, self.recurrent_kernel, self.bias)
+
+
+def gru_sequence(x, h0, kernel, recurrent_kernel, bias):
+    """The equations of `GRUCell.call` over a whole sequence, with hand-written BPTT.
+
+    With n = h~ the candidate and dh_t the total gradient reaching h_t, the pre-activation
+    gradients of step t are
+
+        dz = dh (h_{t-1} - n) z(1-z)     dn = dh (1-z)(1-n^2)     dr = dn u_h r(1-r)
+
+    the input side gets [dz, dr, dn], the recurrent side [dz, dr, dn r], and
+    dh_{t-1} = dh z + [dz, dr, dn r] U^T. The forward loop stores the factors
+    (h_{t-1} - n) z(1-z), (1-z)(1-n^2), u_h r(1-r), r and z, so the backward loop is one
+    matmul and products. Weight gradients are summed over all steps after the loop.
+
+    Shapes: x (B, T, D); h0 (B, H); kernel (D, 3H); recurrent_kernel (H, 3H); bias (2, 3H).
+    Returns ((B, T, H) outputs, [h_T]).
+    """
+
+    @ops.custom_gradient
+    def run(x, h0, W, U, b):
+        xs = time_major(x)  # (T, B, D)
+
+        def step(state, x_t):
+            h_prev, _ = state
+            x_z, x_r, x_h = ops.split(x_t, 3, axis=-1)
+            u_z, u_r, u_h = ops.split(ops.matmul(h_prev, U) + b[1], 3, axis=-1)
+            z = ops.sigmoid(x_z + u_z)
+            r = ops.sigmoid(x_r + u_r)
+            n = ops.tanh(x_h + r * u_h)
+            local = [(h_prev - n) * z * (1 - z), (1 - z) * (1 - n * n), u_h * r * (1 - r), r, z]
+            return z * h_prev + (1.0 - z) * n, ops.concatenate(local, -1)
+
+        init = (h0, ops.zeros_like(ops.concatenate([h0] * 5, -1)))
+        hs, local = scan_states(step, init, ops.matmul(xs, W) + b[0])  # (T, B, H), (T, B, 5H)
+        outputs = (time_major(hs), hs[-1])
+
+        def grad(*args, **_):
+            d_hs, d_hT = upstream_grads(args, outputs)
+
+            def back(state, inputs):
+                dh, _, _ = state
+                dh_out, local_t = inputs
+                dz_factor, dn_factor, dr_factor, r, z = ops.split(local_t, 5, axis=-1)
+                dh = dh + dh_out
+                dz, dn = dh * dz_factor, dh * dn_factor
+                dr = dn * dr_factor
+                du = ops.concatenate([dz, dr, dn * r], -1)
+                return dh * z + ops.matmul(du, ops.transpose(U)), ops.concatenate([dz, dr, dn], -1), du
+
+            zeros = ops.zeros_like(ops.concatenate([h0] * 3, -1))
+            dhs, dxs, dus = scan_states(back, (d_hT, zeros, zeros), (time_major(d_hs), local), reverse=True)
+            dx = time_major(ops.matmul(dxs, ops.transpose(W)))
+            db = ops.stack([ops.sum(dxs, axis=(0, 1)), ops.sum(dus, axis=(0, 1))])
+            return dx, dhs[0], outer_sum(xs, dxs), outer_sum(shifted(h0, hs), dus), db
+
+        return outputs, grad
+
+    hs, h = run(x, h0, *weight_values(kernel, recurrent_kernel, bias))
+    return hs, [h]
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

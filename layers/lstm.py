@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from layers.base import PACKAGE, GatedCell, RecurrentLayer
+from layers.sequence import outer_sum, scan_states, shifted, time_major, upstream_grads, weight_values
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -57,6 +58,69 @@ class LSTMCell(GatedCell):
         c = ops.sigmoid(z_f) * c_prev + ops.sigmoid(z_i) * ops.tanh(z_g)
         h = ops.sigmoid(z_o) * ops.tanh(c)
         return h, [h, c]
+
+    def call_sequence(self, sequences, states):
+        """All steps at once: (B, T, D), [h_0, c_0] -> (B, T, H), [h_T, c_T]; see `layers.sequence`."""
+        return lstm_sequence(sequences, *states, self.kernel, self.recurrent_kernel, self.bias)
+
+
+def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
+    """The equations of `LSTMCell.call` over a whole sequence, with hand-written BPTT.
+
+    Forward, per step: z_t = (x_t W + b) + h_{t-1} U, then the gates as in `LSTMCell`. Each
+    step also stores its local derivatives, so the backward loop needs no transcendental:
+    with dh_t the total gradient reaching h_t and dc_t that reaching c_t,
+
+        dc_t += dh_t * o * (1 - tanh(c_t)^2)
+        dz_t  = [dc_t g i(1-i),  dc_t c_{t-1} f(1-f),  dc_t i (1-g^2),  dh_t tanh(c_t) o(1-o)]
+        dh_{t-1} = dz_t U^T (+ the output gradient at t-1),   dc_{t-1} = dc_t * f
+
+    and after the loop dW = sum_t x_t^T dz_t, dU = sum_t h_{t-1}^T dz_t, db = sum_t dz_t,
+    dx_t = dz_t W^T: three large matmuls instead of 3T small ones.
+
+    Shapes: x (B, T, D); h0, c0 (B, H); kernel (D, 4H); recurrent_kernel (H, 4H); bias (4H,).
+    Returns ((B, T, H) outputs, [h_T, c_T]).
+    """
+
+    @ops.custom_gradient
+    def run(x, h0, c0, W, U, b):
+        xs = time_major(x)  # (T, B, D)
+
+        def step(state, z_x):
+            h_prev, c_prev, _, _ = state
+            z_i, z_f, z_g, z_o = ops.split(z_x + ops.matmul(h_prev, U), 4, axis=-1)
+            i, f, g, o = ops.sigmoid(z_i), ops.sigmoid(z_f), ops.tanh(z_g), ops.sigmoid(z_o)
+            c = f * c_prev + i * g
+            tanh_c = ops.tanh(c)
+            local = ops.concatenate([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), tanh_c * o * (1 - o)], -1)
+            return o * tanh_c, c, local, ops.concatenate([f, o * (1 - tanh_c * tanh_c)], -1)
+
+        init = (h0, c0, ops.zeros_like(ops.concatenate([h0, h0, h0, h0], -1)), ops.zeros_like(ops.concatenate([h0, h0], -1)))
+        hs, cs, local, carry = scan_states(step, init, ops.matmul(xs, W) + b)  # each (T, B, ...)
+
+        outputs = (time_major(hs), hs[-1], cs[-1])
+
+        def grad(*args, **_):
+            d_hs, d_hT, d_cT = upstream_grads(args, outputs)
+
+            def back(state, inputs):
+                dh, dc, _ = state
+                dh_out, local_t, carry_t = inputs
+                f, o_dtanh = ops.split(carry_t, 2, axis=-1)
+                dh = dh + dh_out
+                dc = dc + dh * o_dtanh
+                dz = ops.concatenate([dc, dc, dc, dh], -1) * local_t
+                return ops.matmul(dz, ops.transpose(U)), dc * f, dz
+
+            init = (d_hT, d_cT, ops.zeros_like(local[0]))
+            dhs, dcs, dz = scan_states(back, init, (time_major(d_hs), local, carry), reverse=True)
+            dx = time_major(ops.matmul(dz, ops.transpose(W)))
+            return dx, dhs[0], dcs[0], outer_sum(xs, dz), outer_sum(shifted(h0, hs), dz), ops.sum(dz, axis=(0, 1))
+
+        return outputs, grad
+
+    hs, h, c = run(x, h0, c0, *weight_values(kernel, recurrent_kernel, bias))
+    return hs, [h, c]
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from layers.base import PACKAGE, RecurrentCell, RecurrentLayer
+from layers.sequence import outer_sum, scan_states, shifted, time_major, upstream_grads, weight_values
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -39,6 +40,46 @@ class SimpleRNNCell(RecurrentCell):
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
         h = ops.tanh(ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel) + self.bias)
         return h, [h]
+
+    def call_sequence(self, sequences, states):
+        """All steps at once: (B, T, D), [h_0] -> (B, T, H), [h_T]; see `layers.sequence`."""
+        return rnn_sequence(sequences, states[0], self.kernel, self.recurrent_kernel, self.bias)
+
+
+def rnn_sequence(x, h0, kernel, recurrent_kernel, bias):
+    """`SimpleRNNCell.call` over a whole sequence, with hand-written BPTT.
+
+    Backward, with dh_t the total gradient reaching h_t: da_t = dh_t (1 - h_t^2),
+    dh_{t-1} = da_t U^T (+ the output gradient at t-1); dW, dU and db are sums over all steps
+    of x_t^T da_t, h_{t-1}^T da_t and da_t, each one matmul after the loop.
+
+    Shapes: x (B, T, D); h0 (B, H); kernel (D, H); recurrent_kernel (H, H); bias (H,).
+    Returns ((B, T, H) outputs, [h_T]).
+    """
+
+    @ops.custom_gradient
+    def run(x, h0, W, U, b):
+        xs = time_major(x)  # (T, B, D)
+        hs = scan_states(lambda h_prev, a_x: ops.tanh(a_x + ops.matmul(h_prev, U)), h0, ops.matmul(xs, W) + b)
+        outputs = (time_major(hs), hs[-1])
+
+        def grad(*args, **_):
+            d_hs, d_hT = upstream_grads(args, outputs)
+
+            def back(state, inputs):
+                dh, _ = state
+                dh_out, h = inputs
+                da = (dh + dh_out) * (1 - h * h)
+                return ops.matmul(da, ops.transpose(U)), da
+
+            dhs, das = scan_states(back, (d_hT, ops.zeros_like(h0)), (time_major(d_hs), hs), reverse=True)
+            dx = time_major(ops.matmul(das, ops.transpose(W)))
+            return dx, dhs[0], outer_sum(xs, das), outer_sum(shifted(h0, hs), das), ops.sum(das, axis=(0, 1))
+
+        return outputs, grad
+
+    hs, h = run(x, h0, *weight_values(kernel, recurrent_kernel, bias))
+    return hs, [h]
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -1,0 +1,77 @@
+"""The whole-sequence fast path: a cell may run all T steps at once, with BPTT written by hand.
+
+`keras.layers.RNN` calls a cell once per time step and lets autodiff record every step. That
+is general but slow on a CPU: each step's small matmuls and the taped gradient graph cost
+more in overhead than in arithmetic. A cell may therefore also define
+
+    call_sequence(sequences (B, T, D), states [ (B, H), ... ]) -> (outputs (B, T, H), new_states)
+
+computing the same equations over the whole sequence, with a hand-written backward pass
+(backpropagation through time, Werbos 1990) that keeps only one (B, G*H) x (G*H, H) matmul
+per step in the sequential loop and computes the weight gradients as single large matmuls
+over all steps at the end, the way cuDNN's RNN kernels do (Appleyard et al. 2016).
+`layers.base.RNN` uses it when it can and falls back to the step loop otherwise. The parity tests check
+that both paths agree in outputs and gradients.
+"""
+
+from keras import ops
+
+
+def time_major(x):
+    """(B, T, ...) <-> (T, B, ...)."""
+    return ops.transpose(x, (1, 0, 2))
+
+
+def scan_states(step, init, xs, reverse=False):
+    """Run `step(state, x_t) -> state` along axis 0 of `xs`; return every state, stacked (T, ...).
+
+    Keras' TensorFlow `ops.scan` requires each step's output to be shaped like its carry, so
+    the loop's outputs are its states. The final state is `stacked[-1]` (`stacked[0]` when
+    `reverse`).
+    """
+
+    def body(state, x):
+        new = step(state, x)
+        return new, new
+
+    return ops.scan(body, init, xs, reverse=reverse)[1]
+
+
+def outer_sum(a, b):
+    """sum_t a_t^T b_t for a (T, B, M) and b (T, B, N): (M, N), one matmul over all T*B rows."""
+    return ops.matmul(ops.transpose(ops.reshape(a, (-1, ops.shape(a)[-1]))), ops.reshape(b, (-1, ops.shape(b)[-1])))
+
+
+def shifted(h0, hs):
+    """The states each step started from: (T, B, H) [h0, h_1, ..., h_{T-1}]."""
+    return ops.concatenate([h0[None], hs[:-1]], axis=0)
+
+
+def upstream_grads(args, like):
+    """The output cotangents a `keras.ops.custom_gradient` backward function received.
+
+    TensorFlow passes one tensor per output (zeros or None for unused outputs); JAX passes a
+    single tuple. Returned as a list matching `like`, None replaced by zeros.
+    """
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = args[0]
+    return [ops.zeros_like(ref) if g is None else g for g, ref in zip(args, like)]
+
+
+def weight_values(*weights):
+    """Each weight read once as a plain tensor, to pass into a custom-gradient function.
+
+    TensorFlow's `custom_gradient` treats a variable read inside the function as a separate
+    input whose gradient the backward function must return in another list; passing values
+    keeps one backward signature for every backend.
+    """
+    return [ops.copy(w) for w in weights]
+
+
+def has_sequence_path(cell):
+    """Whether `cell`'s own class defines `call_sequence`.
+
+    Only the defining class counts: a subclass that changes `call` (the depth-gated LSTM
+    extends `LSTMCell`) must not inherit a fast path computing its parent's equations.
+    """
+    return "call_sequence" in vars(type(cell))
