@@ -44,14 +44,15 @@ def matmul_gflops(n=2048, repeats=3):
     return 2 * n**3 / min(times) / 1e9
 
 
-def keras_runner(layer, batch, timesteps, seed=0):
+def keras_runner(layer, batch, timesteps, jit_compile=False, seed=0):
     import keras
 
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch, timesteps, D)).astype("float32")
     y = rng.integers(0, K, size=batch)
     model = keras.Sequential([keras.Input((timesteps, D)), layer, keras.layers.Dense(K)])
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(keras.optimizers.Adam(1e-3), loss, jit_compile=jit_compile)
     return (lambda: model.train_on_batch(x, y)), (lambda: model.predict_on_batch(x))
 
 
@@ -81,14 +82,27 @@ def torch_runner(cell, batch, timesteps, units, seed=0):
 
 
 def implementations(cell, batch, timesteps, units):
-    """(impl name, train fn, infer fn) for every implementation of `cell` available here."""
+    """(impl name, train fn, infer fn) for every implementation of `cell` available here.
+
+    custom: the cell in `keras.layers.RNN`, one call per step; fused: its whole-sequence path
+    (`layers.sequence`), where it has one; keras: the built-in layer; -xla: the same compiled
+    by XLA; torch: `torch.nn`. Under the JAX backend everything is XLA-compiled already.
+    """
     import keras
 
     from layers import CELLS
+    from layers.base import RNN
+    from layers.sequence import has_sequence_path
 
-    impls = [("custom", *keras_runner(keras.layers.RNN(CELLS[cell](units)), batch, timesteps))]
+    xla = [True] if keras.backend.backend() == "jax" else [False, True]  # JAX always compiles
+    layers = [("custom", lambda: keras.layers.RNN(CELLS[cell](units)))]
+    if has_sequence_path(CELLS[cell](units)):
+        layers.append(("fused", lambda: RNN(CELLS[cell](units))))
     if cell in BUILTIN:
-        impls.append(("keras", *keras_runner(getattr(keras.layers, BUILTIN[cell])(units), batch, timesteps)))
+        layers.append(("keras", lambda: getattr(keras.layers, BUILTIN[cell])(units)))
+    suffix = {False: "", True: "" if xla == [True] else "-xla"}
+    impls = [(name + suffix[jit], *keras_runner(make(), batch, timesteps, jit)) for name, make in layers for jit in xla]
+    if cell in BUILTIN:
         try:
             impls.append(("torch", *torch_runner(cell, batch, timesteps, units)))
         except ImportError:
@@ -109,7 +123,7 @@ def bench(cells, shapes=SHAPES, repeats=10, warmup=2, out=None):
     """
     import keras
 
-    impl_suffix = "-jax" if keras.backend.backend() == "jax" else ""  # the same cells, compiled by XLA
+    impl_suffix = "-jax" if keras.backend.backend() == "jax" else ""  # the same layers, on JAX
     peak = matmul_gflops()
     rows = []
     for batch, timesteps, units in shapes:
@@ -125,7 +139,7 @@ def bench(cells, shapes=SHAPES, repeats=10, warmup=2, out=None):
             for name, t in times.items():
                 train_ms, infer_ms = float(np.median(t["train"])), float(np.median(t["infer"]))
                 flops = step_flops(cell, batch, timesteps, units)
-                rows.append({"cell": cell, "impl": name + (impl_suffix if name == "custom" else ""), "batch": batch,
+                rows.append({"cell": cell, "impl": name + impl_suffix if name != "torch" else name, "batch": batch,
                              "timesteps": timesteps, "units": units, "train_ms": round(train_ms, 2),
                              "infer_ms": round(infer_ms, 2), "train_gflops": round(flops / train_ms / 1e6, 2),
                              "machine_matmul_gflops": round(peak, 1), "repeats": repeats})  # fmt: skip

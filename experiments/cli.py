@@ -27,11 +27,13 @@ COMMANDS = ("train", "sweep", "evaluate", "plot", "show-data", "presets", "bench
 
 
 def parse_value(text):
-    """'5' -> 5, '3e-3' -> 0.003, 'none' -> None, '5,10' -> (5, 10), else the string."""
+    """'5' -> 5, '3e-3' -> 0.003, 'none' -> None, 'true' -> True, '5,10' -> (5, 10), else the string."""
     if "," in text:
         return tuple(parse_value(t) for t in text.split(",") if t)
     if text.lower() in ("none", "null", ""):
         return None
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
     for kind in (int, float):
         try:
             return kind(text)

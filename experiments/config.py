@@ -47,6 +47,9 @@ class RunConfig:
     # Fields added after the first results were committed: None means the original behaviour.
     optimizer: Optional[str] = None  # adam (None) or rmsprop (Arjovsky et al. 2016's choice)
     chrono_tmax: Optional[int] = None  # T_max of chrono init; None = the task's sequence length
+    # How the cell is run, not what it computes: the same equations, rounded differently.
+    fused: Optional[bool] = None  # train through the cell's whole-sequence path (layers/sequence.py)
+    jit_compile: Optional[bool] = None  # compile training and inference with XLA
 
     def __post_init__(self):
         check_choice("model", self.model, CELLS)
@@ -62,6 +65,9 @@ class RunConfig:
         check_choice("recurrent_init", self.recurrent_init, RECURRENT_INITS)
         if self.optimizer is not None:
             check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        for name in ("fused", "jit_compile"):
+            if getattr(self, name) is not None:
+                check_bool(name, getattr(self, name))
         if self.chrono_tmax is not None:
             check_int("chrono_tmax", self.chrono_tmax, low=2)
             if self.forget_bias != "chrono":
@@ -119,7 +125,7 @@ class RunConfig:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
-LATE_FIELDS = ("optimizer", "chrono_tmax")
+LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile")
 OPTIMIZERS = ("adam", "rmsprop")
 
 
@@ -145,6 +151,12 @@ def check_choice(name, value, allowed):
 def check_int(name, value, low):
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise UsageError(f"{name} must be an integer >= {low}, received {name}={value!r}")
+    return value
+
+
+def check_bool(name, value):
+    if not isinstance(value, bool):
+        raise UsageError(f"{name} must be true or false, received {name}={value!r}")
     return value
 
 

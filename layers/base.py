@@ -169,9 +169,9 @@ class RNN(keras.layers.RNN):
     Args:
         cell: a recurrent cell.
         fused: use the cell's whole-sequence path when possible (default True). It is used
-            when the cell's own class defines `call_sequence` and the call has no mask, and
-            the layer is not `go_backwards`, `unroll` or `stateful`; otherwise the per-step
-            loop of `keras.layers.RNN` runs, exactly as before.
+            in training calls when the cell's own class defines `call_sequence`, the call
+            has no mask, and the layer is not `go_backwards`, `unroll` or `stateful`;
+            otherwise the per-step loop of `keras.layers.RNN` runs, exactly as before.
         **kwargs: as `keras.layers.RNN`.
     """
 
@@ -179,12 +179,14 @@ class RNN(keras.layers.RNN):
         super().__init__(cell, **kwargs)
         self.fused = bool(fused)
 
-    def uses_sequence_path(self, mask=None):
-        return (self.fused and has_sequence_path(self.cell) and mask is None
+    def uses_sequence_path(self, mask=None, training=True):
+        # Only in training: the sequence path also stores what its backward pass needs,
+        # which inference would compute for nothing (measured: 1.5-2x slower predictions).
+        return (self.fused and training and has_sequence_path(self.cell) and mask is None
                 and not (self.go_backwards or self.unroll or self.stateful))  # fmt: skip
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
-        if not self.uses_sequence_path(mask):
+        if not self.uses_sequence_path(mask, training):
             return super().inner_loop(sequences, initial_state, mask, training=training)
         outputs, states = self.cell.call_sequence(sequences, list(initial_state))
         return outputs[:, -1], outputs, states

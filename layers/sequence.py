@@ -14,6 +14,7 @@ over all steps at the end, the way cuDNN's RNN kernels do (Appleyard et al. 2016
 that both paths agree in outputs and gradients.
 """
 
+import numpy as np
 from keras import ops
 
 
@@ -25,10 +26,16 @@ def time_major(x):
 def scan_states(step, init, xs, reverse=False):
     """Run `step(state, x_t) -> state` along axis 0 of `xs`; return every state, stacked (T, ...).
 
-    Keras' TensorFlow `ops.scan` requires each step's output to be shaped like its carry, so
-    the loop's outputs are its states. The final state is `stacked[-1]` (`stacked[0]` when
-    `reverse`).
+    `xs` is one (T, B, ...) tensor or a tuple of them. Keras' TensorFlow `ops.scan` requires
+    each step's output to be shaped like its carry, so the loop's outputs are its states; and
+    it fails on several sequences whose length is unknown when traced (Keras 3.15), so a tuple
+    travels as one tensor, concatenated on the last axis. The final state is `stacked[-1]`
+    (`stacked[0]` when `reverse`).
     """
+    if isinstance(xs, (tuple, list)):
+        ends = list(np.cumsum([x.shape[-1] for x in xs])[:-1])
+        xs, inner = ops.concatenate(xs, axis=-1), step
+        step = lambda state, x: inner(state, tuple(ops.split(x, ends, axis=-1)))  # noqa: E731
 
     def body(state, x):
         new = step(state, x)
