@@ -104,8 +104,10 @@ def plot_accuracy(results, out=None):
 
 def save_figure(fig, out):
     """Write `out`.png and `out`.pdf atomically, close the figure, return the paths."""
-    paths = [f"{out}.{ext}" for ext in ("png", "pdf")]
-    for path in paths:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130))
+    # No creation date in the PDF, so that a rerun gives back the committed file byte for byte.
+    metadata = {"png": None, "pdf": {"CreationDate": None}}
+    paths = [f"{out}.{ext}" for ext in metadata]
+    for ext, path in zip(metadata, paths):
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, metadata=metadata[ext]))
     plt.close(fig)
     return paths

@@ -10,9 +10,11 @@ from experiments.bench import bench, markdown, step_flops
 def test_bench_at_a_tiny_size_writes_its_table(tmp_path):
     out = tmp_path / "bench.csv"
     table = bench(["lstm", "cifg_lstm"], shapes=[(4, 5, 8)], repeats=2, warmup=1, out=str(tmp_path / "bench"))
-    expected_impls = {"custom", "keras"} | ({"torch"} if importlib.util.find_spec("torch") else set())
+    expected_impls = {"custom", "custom-xla", "fused", "fused-xla", "keras", "keras-xla"}
+    expected_impls |= {"torch"} if importlib.util.find_spec("torch") else set()
     assert set(table[table["cell"] == "lstm"]["impl"]) == expected_impls
-    assert list(table[table["cell"] == "cifg_lstm"]["impl"]) == ["custom"]  # no built-in twin
+    # no built-in twin and no whole-sequence path
+    assert list(table[table["cell"] == "cifg_lstm"]["impl"]) == ["custom", "custom-xla"]
     required = ["cell", "impl", "batch", "timesteps", "units", "train_ms", "infer_ms"]
     written = pd.read_csv(out)
     assert set(required) <= set(written.columns) and len(written) == len(table)

@@ -60,13 +60,42 @@ def test_evaluate_matches_training_time_scores(quick_results):
     assert (gap < 0.15).all(), summary[["run_id", "test_accuracy", "record_test_accuracy"]]
 
 
-def test_same_config_and_seed_give_identical_records(tmp_path):
-    cfg = RunConfig(model="lstm", gap=3, seed=5, **QUICK)
+@pytest.mark.parametrize("fast", [{}, presets.FAST], ids=["step", "fused-xla"])
+def test_same_config_and_seed_give_identical_records(tmp_path, fast):
+    cfg = RunConfig(model="lstm", gap=3, seed=5, **QUICK, **fast)
     a, b = train(cfg, tmp_path / "a"), train(cfg, tmp_path / "b")
     for key in ("test_accuracy", "final_loss", "sequences_seen", "history"):
         assert a[key] == b[key]
-    other = train(RunConfig(model="lstm", gap=3, seed=6, **QUICK), tmp_path / "c")
+    other = train(RunConfig(model="lstm", gap=3, seed=6, **QUICK, **fast), tmp_path / "c")
     assert other["history"] != a["history"]
+
+
+@pytest.mark.parametrize("fast", [{}, presets.FAST], ids=["step", "fused-xla"])
+def test_a_shared_compiled_model_trains_exactly_as_a_fresh_one(tmp_path, fast):
+    """Runs differing in seed and gap reuse one compiled model; the record must not know it."""
+    from experiments import train as train_module
+
+    first = RunConfig(model="gru", gap=3, seed=1, forget_bias="chrono", **QUICK, **fast)
+    second = RunConfig(model="gru", gap=4, seed=2, forget_bias="chrono", **QUICK, **fast)
+    train_module._compiled.clear()
+    alone = train(second, tmp_path / "alone")
+    train_module._compiled.clear()
+    train(first, tmp_path / "shared")
+    shared = train(second, tmp_path / "shared")
+    assert len(train_module._compiled) == 1  # the second run did reuse the first one's model
+    for key in ("test_accuracy", "final_loss", "sequences_seen", "history"):
+        assert shared[key] == alone[key]
+    # the saved model is the run's own: chrono_tmax follows the second run's gap, not the first's
+    saved = json.loads(__import__("zipfile").ZipFile(tmp_path / "shared" / "models" / f"{second.run_id}.keras").read("config.json"))
+    assert '"chrono_tmax": 6' in json.dumps(saved)
+
+
+def test_xla_is_on_when_asked_despite_op_determinism():
+    from experiments.train import build_model, seed_everything
+
+    seed_everything(0)
+    assert build_model(RunConfig(jit_compile=True, **QUICK)).jit_compile is True
+    assert build_model(RunConfig(**QUICK)).jit_compile is False
 
 
 def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
@@ -123,6 +152,8 @@ BAD_INPUT = [
     (["train", "model=lstmm"], f"unknown model 'lstmm'; allowed: {', '.join(CELLS)}"),
     (["train", "task=adding", "gap=1"], "gap must be an integer >= 2 for task 'adding', received gap=1"),
     (["train", "optimizer=sgd"], "unknown optimizer 'sgd'; allowed: adam, rmsprop"),
+    (["train", "fused=yes"], "fused must be true or false, received fused='yes'"),
+    (["train", "jit_compile=1"], "jit_compile must be true or false, received jit_compile=1"),
     (["train", "chrono_tmax=50"], "chrono_tmax=50 needs forget_bias='chrono'"),
     (["train", "task=french"], f"unknown task 'french'; allowed: {', '.join(TASKS)}"),
     (["sweep", "preset=huge"], f"unknown preset 'huge'; allowed: {', '.join(presets.PRESETS)}"),
@@ -240,15 +271,15 @@ def test_run_ids_of_committed_records_stay_valid(quick_results, tmp_path):
     """Fields added later leave earlier run ids alone, and old records still evaluate."""
     import shutil
 
-    # the id of results/runs/lstm-fluent-gap10-seed0-1ade179a47.json, recorded before
-    # `optimizer` and `chrono_tmax` existed: `make reproduce` must keep skipping it
+    # the id of results/lstm_family/runs/lstm-fluent-gap10-seed0-1ade179a47.json, recorded
+    # before `optimizer`, `chrono_tmax`, `fused` and `jit_compile` existed: it must stay valid
     assert RunConfig(model="lstm", gap=10, seed=0).run_id == "lstm-fluent-gap10-seed0-1ade179a47"
     assert RunConfig(model="lstm", gap=10, seed=0, optimizer="rmsprop").run_id != "lstm-fluent-gap10-seed0-1ade179a47"
     results = tmp_path / "old"
     shutil.copytree(quick_results, results)
     for path in (results / "runs").glob("*.json"):
         record = json.loads(path.read_text())
-        for late in ("optimizer", "chrono_tmax"):
+        for late in ("optimizer", "chrono_tmax", "fused", "jit_compile"):
             record["config"].pop(late, None)
         path.write_text(json.dumps(record))
     table = evaluate(results, progress=False)
