@@ -68,7 +68,7 @@ bench-executors: venv ## Time one small sweep under EXECUTOR=local, process and 
 bench: venv ## Time custom cells vs Keras built-ins (and PyTorch if installed): RESULTS/bench.csv [QUICK=1]
 	@$(CLI) bench results=$(RESULTS) $(if $(QUICK),quick=1) $(if $(CELLS),cells=$(CELLS))
 
-bench-extras: venv ## Install the optional benchmark extras (PyTorch CPU) into .venv
+bench-extras: venv ## Install the optional extras (PyTorch CPU, JAX) for make bench into .venv
 	$(VENV)/bin/pip install --quiet -r requirements-bench.txt
 
 presets: venv ## List the presets and how many runs each holds

@@ -47,12 +47,14 @@ def matmul_gflops(n=2048, repeats=3):
 def keras_runner(layer, batch, timesteps, jit_compile=False, seed=0):
     import keras
 
+    from experiments.train import compile_model
+
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch, timesteps, D)).astype("float32")
     y = rng.integers(0, K, size=batch)
     model = keras.Sequential([keras.Input((timesteps, D)), layer, keras.layers.Dense(K)])
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(keras.optimizers.Adam(1e-3), loss, jit_compile=jit_compile)
+    compile_model(model, keras.optimizers.Adam(1e-3), loss, jit_compile=jit_compile)
     return (lambda: model.train_on_batch(x, y)), (lambda: model.predict_on_batch(x))
 
 

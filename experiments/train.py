@@ -56,16 +56,8 @@ def build_model(cfg):
         layers.append(keras.layers.Dense(task.n_classes))
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model = keras.Sequential(layers, name=cfg.model)
-    model.compile(
-        optimizer=OPTIMIZERS[cfg.optimizer or "adam"](cfg.learning_rate, clipnorm=cfg.clipnorm),
-        loss=loss,
-        jit_compile=False,
-    )
-    if cfg.jit_compile:
-        # Keras refuses XLA whenever TensorFlow op determinism is on, because some XLA GPU
-        # kernels are not deterministic. On the CPU they are, and the determinism tests
-        # retrain XLA runs and compare the records bit for bit; so XLA is switched on here.
-        model._jit_compile = True
+    optimizer = OPTIMIZERS[cfg.optimizer or "adam"](cfg.learning_rate, clipnorm=cfg.clipnorm)
+    compile_model(model, optimizer, loss, jit_compile=bool(cfg.jit_compile))
     return model
 
 
@@ -96,6 +88,18 @@ def reusable_model(cfg):
     for target, initial in zip(model.optimizer.variables, fresh.optimizer.variables, strict=True):
         target.assign(initial)
     return model, fresh
+
+
+def compile_model(model, optimizer, loss, jit_compile=False):
+    """`model.compile`, with XLA when asked even under TensorFlow op determinism.
+
+    Keras refuses XLA whenever op determinism is on, because some XLA GPU kernels are not
+    deterministic. On the CPU they are, and the determinism tests retrain XLA runs and
+    compare the records bit for bit; so XLA is switched on here past that check.
+    """
+    model.compile(optimizer=optimizer, loss=loss, jit_compile=False)
+    if jit_compile:
+        model._jit_compile = True
 
 
 def scores(model, task, x, y, batch_size=512):

@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from layers.base import PACKAGE, GatedCell, RecurrentLayer
-from layers.sequence import outer_sum, scan_states, shifted, time_major, upstream_grads, weight_values
+from layers.sequence import outer_sum, scan_backward, scan_states, shifted, time_major, upstream_grads, weight_values
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -80,13 +80,15 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias):
         dz = dh (h_{t-1} - n) z(1-z)     dn = dh (1-z)(1-n^2)     dr = dn u_h r(1-r)
 
     the input side gets [dz, dr, dn], the recurrent side [dz, dr, dn r], and
-    dh_{t-1} = dh z + [dz, dr, dn r] U^T. The forward loop stores the factors
-    (h_{t-1} - n) z(1-z), (1-z)(1-n^2), u_h r(1-r), r and z, so the backward loop is one
-    matmul and products. Weight gradients are summed over all steps after the loop.
+    dh_{t-1} = dh z + [dz, dr, dn r] U^T. All six are dh times a factor the forward loop
+    stores, so the backward loop is one product, one matmul and an add. Weight gradients are
+    summed over all steps after the loop.
 
     Shapes: x (B, T, D); h0 (B, H); kernel (D, 3H); recurrent_kernel (H, 3H); bias (2, 3H).
     Returns ((B, T, H) outputs, [h_T]).
     """
+
+    units = recurrent_kernel.shape[0]
 
     @ops.custom_gradient
     def run(x, h0, W, U, b):
@@ -99,28 +101,29 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias):
             z = ops.sigmoid(x_z + u_z)
             r = ops.sigmoid(x_r + u_r)
             n = ops.tanh(x_h + r * u_h)
-            local = [(h_prev - n) * z * (1 - z), (1 - z) * (1 - n * n), u_h * r * (1 - r), r, z]
-            return z * h_prev + (1.0 - z) * n, ops.concatenate(local, -1)
+            dz, dn = (h_prev - n) * z * (1 - z), (1 - z) * (1 - n * n)
+            dr = dn * u_h * r * (1 - r)
+            # pre-activation gradients per unit of dh: input side [dz, dr, dn], recurrent side
+            # [dz, dr, dn r], and z, the direct path to h_{t-1}: (B, 7H)
+            return z * h_prev + (1.0 - z) * n, ops.concatenate([dz, dr, dn, dz, dr, dn * r, z], -1)
 
-        init = (h0, ops.zeros_like(ops.concatenate([h0] * 5, -1)))
-        hs, local = scan_states(step, init, ops.matmul(xs, W) + b[0])  # (T, B, H), (T, B, 5H)
+        init = (h0, ops.zeros_like(ops.concatenate([h0] * 7, -1)))
+        hs, local = scan_states(step, init, ops.matmul(xs, W) + b[0])  # (T, B, H), (T, B, 7H)
         outputs = (time_major(hs), hs[-1])
 
         def grad(*args, **_):
+            U_t = ops.transpose(U)  # once, outside the loop: XLA does not hoist it
             d_hs, d_hT = upstream_grads(args, outputs)
 
-            def back(state, inputs):
+            def back(state, local_t, dh_out):
                 dh, _, _ = state
-                dh_out, local_t = inputs
-                dz_factor, dn_factor, dr_factor, r, z = ops.split(local_t, 5, axis=-1)
+                factors, z = ops.split(local_t, [6 * units], axis=-1)
                 dh = dh + dh_out
-                dz, dn = dh * dz_factor, dh * dn_factor
-                dr = dn * dr_factor
-                du = ops.concatenate([dz, dr, dn * r], -1)
-                return dh * z + ops.matmul(du, ops.transpose(U)), ops.concatenate([dz, dr, dn], -1), du
+                dx, du = ops.split(ops.concatenate([dh] * 6, -1) * factors, 2, axis=-1)
+                return dh * z + ops.matmul(du, U_t), dx, du
 
             zeros = ops.zeros_like(ops.concatenate([h0] * 3, -1))
-            dhs, dxs, dus = scan_states(back, (d_hT, zeros, zeros), (time_major(d_hs), local), reverse=True)
+            dhs, dxs, dus = scan_backward(back, (d_hT, zeros, zeros), local, time_major(d_hs))
             dx = time_major(ops.matmul(dxs, ops.transpose(W)))
             db = ops.stack([ops.sum(dxs, axis=(0, 1)), ops.sum(dus, axis=(0, 1))])
             return dx, dhs[0], outer_sum(xs, dxs), outer_sum(shifted(h0, hs), dus), db

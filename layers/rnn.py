@@ -7,7 +7,7 @@ import keras
 from keras import ops
 
 from layers.base import PACKAGE, RecurrentCell, RecurrentLayer
-from layers.sequence import outer_sum, scan_states, shifted, time_major, upstream_grads, weight_values
+from layers.sequence import outer_sum, scan_backward, scan_states, shifted, time_major, upstream_grads, weight_values
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -64,15 +64,15 @@ def rnn_sequence(x, h0, kernel, recurrent_kernel, bias):
         outputs = (time_major(hs), hs[-1])
 
         def grad(*args, **_):
+            U_t = ops.transpose(U)  # once, outside the loop: XLA does not hoist it
             d_hs, d_hT = upstream_grads(args, outputs)
 
-            def back(state, inputs):
+            def back(state, h, dh_out):
                 dh, _ = state
-                dh_out, h = inputs
                 da = (dh + dh_out) * (1 - h * h)
-                return ops.matmul(da, ops.transpose(U)), da
+                return ops.matmul(da, U_t), da
 
-            dhs, das = scan_states(back, (d_hT, ops.zeros_like(h0)), (time_major(d_hs), hs), reverse=True)
+            dhs, das = scan_backward(back, (d_hT, ops.zeros_like(h0)), hs, time_major(d_hs))
             dx = time_major(ops.matmul(das, ops.transpose(W)))
             return dx, dhs[0], outer_sum(xs, das), outer_sum(shifted(h0, hs), das), ops.sum(das, axis=(0, 1))
 

@@ -14,7 +14,6 @@ over all steps at the end, the way cuDNN's RNN kernels do (Appleyard et al. 2016
 that both paths agree in outputs and gradients.
 """
 
-import numpy as np
 from keras import ops
 
 
@@ -24,24 +23,35 @@ def time_major(x):
 
 
 def scan_states(step, init, xs, reverse=False):
-    """Run `step(state, x_t) -> state` along axis 0 of `xs`; return every state, stacked (T, ...).
+    """Run `step(state, x_t) -> state` along axis 0 of `xs` (T, B, ...); return every state, stacked (T, ...).
 
-    `xs` is one (T, B, ...) tensor or a tuple of them. Keras' TensorFlow `ops.scan` requires
-    each step's output to be shaped like its carry, so the loop's outputs are its states; and
-    it fails on several sequences whose length is unknown when traced (Keras 3.15), so a tuple
-    travels as one tensor, concatenated on the last axis. The final state is `stacked[-1]`
-    (`stacked[0]` when `reverse`).
+    Keras' TensorFlow `ops.scan` requires each step's output to be shaped like its carry, so
+    the loop's outputs are its states. The final state is `stacked[-1]` (`stacked[0]` when
+    `reverse`).
     """
-    if isinstance(xs, (tuple, list)):
-        ends = list(np.cumsum([x.shape[-1] for x in xs])[:-1])
-        xs, inner = ops.concatenate(xs, axis=-1), step
-        step = lambda state, x: inner(state, tuple(ops.split(x, ends, axis=-1)))  # noqa: E731
 
     def body(state, x):
         new = step(state, x)
         return new, new
 
     return ops.scan(body, init, xs, reverse=reverse)[1]
+
+
+def scan_backward(step, init, stored, d_outputs):
+    """The BPTT loop: `step(state, stored_t, d_output_t) -> state` for t = T-1 down to 0.
+
+    `stored` (T, B, ...) is what the forward loop kept for the backward pass; `d_outputs`
+    (T, B, H) are the gradients arriving at each step's output. They are read by index, not
+    scanned beside `stored`: Keras 3.15's TensorFlow scan fails on two sequences whose length
+    is unknown when traced, and concatenating them would copy (T, B, ...) on every backward
+    pass (measured: 11 ms of a 61 ms LSTM step at B32/T500/H128). Returns every state, stacked.
+    """
+
+    def body(state, stored_t):
+        t, *rest = state
+        return (t - 1, *step(tuple(rest), stored_t, d_outputs[t]))
+
+    return scan_states(body, (ops.shape(stored)[0] - 1, *init), stored, reverse=True)[1:]
 
 
 def outer_sum(a, b):
