@@ -148,8 +148,8 @@ def bench(cells, shapes=SHAPES, repeats=10, warmup=2, out=None):
             keras.backend.clear_session()
             print(f"bench: {cell} B={batch} T={timesteps} H={units} done", file=sys.stderr)
     table = pd.DataFrame(rows)
-    for ref in ("keras", "torch"):
-        base = table[table["impl"] == ref].set_index(["cell", "batch", "timesteps", "units"])["train_ms"]
+    for ref, impl in (("keras", "keras" + impl_suffix), ("torch", "torch")):  # the built-in on the same backend
+        base = table[table["impl"] == impl].set_index(["cell", "batch", "timesteps", "units"])["train_ms"]
         key = table.set_index(["cell", "batch", "timesteps", "units"]).index
         table[f"train_vs_{ref}"] = np.round(table["train_ms"].to_numpy() / base.reindex(key).to_numpy(), 2)
     if out:
