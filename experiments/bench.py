@@ -20,13 +20,21 @@ SHAPES = [(64, 100, 64), (32, 500, 128)]  # (batch, timesteps, units)
 D, K = 16, 8
 BUILTIN = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 TORCH = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def step_flops(cell, batch, timesteps, units):
-    """Matmul FLOPs of one training step (forward x 3 for backward), gates of the cell."""
-    gates = GATES.get(cell, 4)
-    forward = 2 * batch * timesteps * (D + units) * units * gates + 2 * batch * units * K
+    """Matmul FLOPs of one training step: the forward pass x 3 (the backward pass is two more).
+
+    Per step, each weight matrix of the cell is multiplied once by a (B, rows) input: 2 B
+    FLOPs per matrix entry. Counting the cell's own matrices serves every cell (gates,
+    peepholes aside, a second layer, an input projection) without a table per cell.
+    """
+    from layers import CELLS
+
+    cell_layer = CELLS[cell](units)
+    cell_layer.build((batch, D))
+    entries = sum(int(np.prod(w.shape)) for w in cell_layer.weights if len(w.shape) == 2 and "bias" not in w.name)
+    forward = 2 * batch * timesteps * entries + 2 * batch * units * K
     return 3 * forward
 
 

@@ -29,6 +29,12 @@ def test_bench_at_a_tiny_size_writes_its_table(tmp_path):
     assert "| lstm | custom | 4 | 5 | 8 |" in markdown(table)
 
 
+def test_flop_counts_follow_the_cells_matrices():
+    # a GRU has 3 of the LSTM's 4 gate blocks; its (2, 3H) bias is not a matrix to multiply
+    assert step_flops("gru", 2, 3, 4) - 3 * 2 * 2 * 4 * 8 == 0.75 * (step_flops("lstm", 2, 3, 4) - 3 * 2 * 2 * 4 * 8)
+    assert step_flops("rnn", 2, 3, 4) - 3 * 2 * 2 * 4 * 8 == 0.25 * (step_flops("lstm", 2, 3, 4) - 3 * 2 * 2 * 4 * 8)
+
+
 def test_flop_count_of_an_lstm_step():
     # forward: 2 * B * T * (D + H) * H * 4 gates + 2 * B * H * K for the head; backward doubles it twice
     assert step_flops("lstm", 2, 3, 4) == 3 * (2 * 2 * 3 * (16 + 4) * 4 * 4 + 2 * 2 * 4 * 8)
