@@ -129,7 +129,8 @@ def timed(fn):
 def bench(cells, shapes=SHAPES, repeats=10, warmup=2, out=None):
     """Time every implementation of every cell at every shape; return the table.
 
-    With `out` (a path without suffix), also write `out`.csv and `out`.md.
+    With `out` (a path without suffix), also write `out`.csv and `out`.md, or under the JAX
+    backend `out`_jax.csv and .md, so that the TensorFlow table is not overwritten.
     """
     import keras
 
@@ -146,9 +147,9 @@ def bench(cells, shapes=SHAPES, repeats=10, warmup=2, out=None):
                     if round_ >= warmup:
                         times[name]["train"].append(t_train)
                         times[name]["infer"].append(t_infer)
+            flops = step_flops(cell, batch, timesteps, units)
             for name, t in times.items():
                 train_ms, infer_ms = float(np.median(t["train"])), float(np.median(t["infer"]))
-                flops = step_flops(cell, batch, timesteps, units)
                 rows.append({"cell": cell, "impl": name + impl_suffix if name != "torch" else name, "batch": batch,
                              "timesteps": timesteps, "units": units, "train_ms": round(train_ms, 2),
                              "infer_ms": round(infer_ms, 2), "train_gflops": round(flops / train_ms / 1e6, 2),
@@ -161,6 +162,7 @@ def bench(cells, shapes=SHAPES, repeats=10, warmup=2, out=None):
         key = table.set_index(["cell", "batch", "timesteps", "units"]).index
         table[f"train_vs_{ref}"] = np.round(table["train_ms"].to_numpy() / base.reindex(key).to_numpy(), 2)
     if out:
+        out += impl_suffix.replace("-", "_")
         write_csv(f"{out}.csv", table)
         write_text(f"{out}.md", markdown(table))
     return table

@@ -153,10 +153,7 @@ def run(command, args):
         cells = as_tuple(args.get("cells", ("rnn", "lstm", "gru") if quick else tuple(CELLS)))
         for cell in cells:
             check_choice("cell", cell, CELLS)
-        import keras
-
-        out = f"{results}/bench" + ("" if keras.backend.backend() == "tensorflow" else f"_{keras.backend.backend()}")
-        table = bench(cells, repeats=3 if quick else 10, warmup=1 if quick else 2, out=out)
+        table = bench(cells, repeats=3 if quick else 10, warmup=1 if quick else 2, out=f"{results}/bench")
         print(markdown(table))
     elif command == "presets":
         from experiments.presets import PRESETS, expand

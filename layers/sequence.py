@@ -10,8 +10,8 @@ computing the same equations over the whole sequence, with a hand-written backwa
 (backpropagation through time, Werbos 1990) that keeps only one (B, G*H) x (G*H, H) matmul
 per step in the sequential loop and computes the weight gradients as single large matmuls
 over all steps at the end, the way cuDNN's RNN kernels do (Appleyard et al. 2016).
-`layers.base.RNN` uses it when it can and falls back to the step loop otherwise. The parity tests check
-that both paths agree in outputs and gradients.
+`layers.base.RNN` uses it when it can and falls back to the step loop otherwise; the parity
+tests (tests/test_sequence.py) check that both paths agree in outputs and gradients.
 """
 
 from keras import ops

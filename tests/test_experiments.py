@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -86,7 +87,7 @@ def test_a_shared_compiled_model_trains_exactly_as_a_fresh_one(tmp_path, fast):
     for key in ("test_accuracy", "final_loss", "sequences_seen", "history"):
         assert shared[key] == alone[key]
     # the saved model is the run's own: chrono_tmax follows the second run's gap, not the first's
-    saved = json.loads(__import__("zipfile").ZipFile(tmp_path / "shared" / "models" / f"{second.run_id}.keras").read("config.json"))
+    saved = json.loads(zipfile.ZipFile(tmp_path / "shared" / "models" / f"{second.run_id}.keras").read("config.json"))
     assert '"chrono_tmax": 6' in json.dumps(saved)
 
 
