@@ -12,17 +12,23 @@ TASK     ?= fluent
 GAP      ?= 10
 SEED     ?= 0
 ARGS     ?=
-GRAD_GAP ?= 160
-# Optional sweep overrides, comma-separated: MODELS=rnn,lstm GAPS=5,50 SEEDS=0,1
-SWEEP_OVERRIDES = $(if $(MODELS),models=$(MODELS)) $(if $(GAPS),gaps=$(GAPS)) $(if $(SEEDS),seeds=$(SEEDS))
+OTHER    ?=
+GRAD_GAP ?=
+# Optional sweep overrides, comma-separated: MODELS=rnn,lstm TASKS=adding GAPS=5,50 SEEDS=0,1; the
+# singular MODEL, TASK, GAP, SEED work too when given on the command line; RETRY=failed retrains diverged runs.
+given = $(filter command line,$(origin $(1)))
+SWEEP_OVERRIDES = $(if $(MODELS),models=$(MODELS),$(if $(call given,MODEL),models=$(MODEL))) \
+	$(if $(TASKS),tasks=$(TASKS),$(if $(call given,TASK),tasks=$(TASK))) \
+	$(if $(GAPS),gaps=$(GAPS),$(if $(call given,GAP),gaps=$(GAP))) \
+	$(if $(SEEDS),seeds=$(SEEDS),$(if $(call given,SEED),seeds=$(SEED))) $(if $(RETRY),retry=$(RETRY))
 CLI = $(PY) -m experiments
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train sweep evaluate plot gradients generalisation learning-speed analyse report show-data presets bench bench-extras bench-executors reproduce test lock clean-venv
+.PHONY: help venv train sweep evaluate plot compare gradients generalisation learning-speed analyse report show-data presets bench bench-extras bench-executors reproduce test lock clean-venv
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "Variables: RESULTS=$(RESULTS) PRESET=$(PRESET) EXECUTOR=$(EXECUTOR) MODEL TASK GAP SEED MODELS GAPS SEEDS ARGS='key=value ...'"
+	@echo "Variables: RESULTS=$(RESULTS) PRESET=$(PRESET) EXECUTOR=$(EXECUTOR) MODEL TASK GAP SEED MODELS TASKS GAPS SEEDS RETRY=failed ARGS='key=value ...'"
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: Python 3.11 is required, found " + sys.version.split()[0] + "; set PYTHON=/path/to/python3.11")'
@@ -34,30 +40,33 @@ $(VENV)/.installed: requirements.txt
 venv: $(VENV)/.installed ## Create .venv and install the pinned dependencies (every target does this first)
 
 train: venv ## Train one run: make train MODEL=lstm TASK=fluent GAP=50 SEED=0 [ARGS='units=32']
-	@$(CLI) train model=$(MODEL) task=$(TASK) gap=$(GAP) seed=$(SEED) results=$(RESULTS) $(ARGS)
+	@$(CLI) train model=$(MODEL) task=$(TASK) gap=$(GAP) seed=$(SEED) "results=$(RESULTS)" $(ARGS)
 
 sweep: venv ## Run a preset, skipping runs already recorded: make sweep PRESET=quick [MODELS=rnn,lstm]
-	@$(CLI) sweep preset=$(PRESET) executor=$(EXECUTOR) results=$(RESULTS) $(SWEEP_OVERRIDES) $(ARGS)
+	@$(CLI) sweep preset=$(PRESET) executor=$(EXECUTOR) "results=$(RESULTS)" $(SWEEP_OVERRIDES) $(ARGS)
 
 evaluate: venv ## Reload every saved model, score it on a fresh test set, write RESULTS/summary.csv
-	@$(CLI) evaluate results=$(RESULTS) $(ARGS)
+	@$(CLI) evaluate "results=$(RESULTS)" $(ARGS)
 
 plot: venv ## Draw RESULTS/figures/accuracy_vs_gap.{png,pdf} from RESULTS/summary.csv
-	@$(CLI) plot results=$(RESULTS) $(ARGS)
+	@$(CLI) plot "results=$(RESULTS)" $(ARGS)
 
-gradients: venv ## Gradient norm reaching each input step vs distance, initial and trained: [GRAD_GAP=160]
-	@$(CLI) gradients results=$(RESULTS) gap=$(GRAD_GAP) $(ARGS)
+gradients: venv ## Gradient norm reaching each input step vs distance, initial and trained [GRAD_GAP=N, default: longest gap all cells ran]
+	@$(CLI) gradients "results=$(RESULTS)" $(if $(GRAD_GAP),gap=$(GRAD_GAP)) $(ARGS)
 
 generalisation: venv ## Test every model at gaps g/4 .. 4g around its training gap g: a heatmap per cell
-	@$(CLI) generalisation results=$(RESULTS) $(ARGS)
+	@$(CLI) generalisation "results=$(RESULTS)" $(ARGS)
 
 learning-speed: venv ## Training sequences to solve vs gap, unsolved runs censored
-	@$(CLI) learning-speed results=$(RESULTS) $(ARGS)
+	@$(CLI) learning-speed "results=$(RESULTS)" $(ARGS)
 
 analyse: gradients generalisation learning-speed ## All three analyses
 
 report: venv ## Write RESULTS/REPORT.md: every figure, tables, protocol, versions, hardware
-	@$(CLI) report results=$(RESULTS) $(ARGS)
+	@$(CLI) report "results=$(RESULTS)" $(ARGS)
+
+compare: venv ## Set another results folder beside RESULTS: make compare OTHER=/tmp/rerun (run make evaluate in both first)
+	@$(CLI) compare "results=$(RESULTS)" "other=$(OTHER)" $(ARGS)
 
 show-data: venv ## Print readable samples of a task: make show-data TASK=fluent GAP=5
 	@$(CLI) show-data task=$(TASK) gap=$(GAP) $(ARGS)
@@ -66,7 +75,7 @@ bench-executors: venv ## Time one small sweep under EXECUTOR=local, process and 
 	@$(CLI) bench-executors executors=local,process,ray
 
 bench: venv ## Time custom cells vs Keras built-ins (and PyTorch if installed): RESULTS/bench.csv [QUICK=1]
-	@$(CLI) bench results=$(RESULTS) $(if $(QUICK),quick=1) $(if $(CELLS),cells=$(CELLS))
+	@$(CLI) bench "results=$(RESULTS)" $(if $(QUICK),quick=1) $(if $(CELLS),cells=$(CELLS))
 
 bench-extras: venv ## Install the optional extras (PyTorch CPU, JAX) for make bench into .venv
 	$(VENV)/bin/pip install --quiet -r requirements-bench.txt

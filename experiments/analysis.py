@@ -60,10 +60,16 @@ def input_gradient_norms(model, x, y):
     return np.linalg.norm(grad, axis=-1).mean(axis=0)
 
 
-def gradient_flow(results, gap=160, n=256):
+def common_gap(runs):
+    """The longest gap that every (model, initialisation) row of `runs` was run at, or None."""
+    shared = set.intersection(*(set(g["gap"]) for _, g in runs.groupby(["model", "init_label"])))
+    return int(max(shared)) if shared else None
+
+
+def gradient_flow(results, gap=None, n=256):
     """Gradient norm versus distance to the output, at initialisation and after training.
 
-    For every ok run at `gap`: the trained model as saved, and the same config rebuilt
+    `gap` defaults to the longest gap every row of the summary was run at. For every ok run at `gap`: the trained model as saved, and the same config rebuilt
     untrained with the same seed (its initial weights). Rows: model, init_label, seed,
     stage ("initialisation" or "trained"), distance (steps from input to output), grad_norm.
     """
@@ -72,9 +78,14 @@ def gradient_flow(results, gap=160, n=256):
     from experiments.train import EVAL, build_model, data_seed, seed_everything
 
     ok = ok_runs(results)
+    gaps = sorted(int(g) for g in ok["gap"].unique())
+    if gap is None:
+        gap = common_gap(ok)
+        if gap is None:
+            raise UsageError(f"no gap was run by every cell in {results}/summary.csv; name one with gap=N (gaps there: {gaps})")
     runs = ok[ok["gap"] == gap]
     if runs.empty:
-        raise UsageError(f"no runs at gap={gap} in {results}/summary.csv; gaps there: {sorted(ok['gap'].unique())}")
+        raise UsageError(f"no runs at gap={gap} in {results}/summary.csv; gaps there: {gaps}")
     rows = []
     for _, run in tqdm(list(runs.iterrows()), desc="gradients", unit="run", file=sys.stderr):
         cfg = config_of(results, run)

@@ -1,29 +1,40 @@
 """Command line: `python -m experiments COMMAND key=value ...`, the layer the Makefile calls.
 
 Commands:
-    train      model=lstm task=fluent gap=50 seed=0 [any RunConfig field=value]
-    sweep      preset=default [models=rnn,lstm gaps=5,50 seeds=0,1 executor=process field=value]
+    train      model=lstm task=fluent gap=50 seed=0 [any RunConfig field=value]; the default
+               preset's protocol (whole-sequence path under XLA) unless a field says otherwise
+    sweep      preset=default [models=rnn,lstm gaps=5,50 seeds=0,1 executor=process retry=failed field=value]
     evaluate   [n_test=N]
     plot
     show-data  task=fluent gap=5 [n=4 seed=0]
     presets    list the presets and how many runs each has
     bench-executors  [executors=local,process,ray n_runs=8] time one small sweep per executor
-    gradients  [gap=160] gradient norm versus distance, at initialisation and trained
+    gradients  [gap=N] gradient norm versus distance, at initialisation and trained
+               (default: the longest gap every cell was run at)
     generalisation   models trained at gap g tested at g/4 .. 4g
     learning-speed   training sequences to solve versus gap
     report     RESULTS/REPORT.md from everything in RESULTS
+    compare    other=DIR  success counts and reaches of RESULTS beside DIR's (Fisher's exact test per point)
     bench      [quick=1 cells=rnn,lstm,gru] time custom cells against Keras and PyTorch: RESULTS/bench.csv
 
 Every command takes results=DIR (default: results). Bad input ends with one line on stderr
 naming the bad value and what is allowed, exit code 2, and nothing written.
 """
 
+import signal
 import sys
+import threading
 
 from experiments.config import RunConfig, UsageError, check_choice, check_int, check_keys
+from experiments.records import error_path, errors_dir
+from experiments.sweep import Terminated, check_writable
 
 COMMANDS = ("train", "sweep", "evaluate", "plot", "show-data", "presets", "bench-executors",
-            "gradients", "generalisation", "learning-speed", "report", "bench")  # fmt: skip
+            "gradients", "generalisation", "learning-speed", "report", "bench", "compare")  # fmt: skip
+
+
+# Commands that read a results folder and write their tables and figures into it.
+WRITES_RESULTS = ("evaluate", "plot", "gradients", "generalisation", "learning-speed", "report")
 
 
 def parse_value(text):
@@ -58,6 +69,8 @@ def as_tuple(value):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)  # a scheduler's stop: handled like Ctrl-C
     try:
         if not argv or argv[0] in ("-h", "--help", "help"):
             print(__doc__)
@@ -66,19 +79,34 @@ def main(argv=None):
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished runs are saved; rerun the same command to continue", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        what = "terminated" if isinstance(err, Terminated) else "interrupted"
+        print(f"{what}: finished runs are saved; rerun the same command to continue", file=sys.stderr)
+        return 143 if isinstance(err, Terminated) else 130
+    except Failed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
+
+
+class Failed(Exception):
+    """The command ran but some of its work did not: exit 1 with this line."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 def run(command, args):
     check_choice("command", command, COMMANDS)
-    results = str(args.pop("results", "results"))
+    results = args.pop("results", "results")
+    if results is None or str(results).strip() == "":
+        raise UsageError("results= is empty; name a results folder (default: results)")
+    results = str(results)
+    if command in WRITES_RESULTS:
+        check_writable(results, create=False)  # before any work: a read-only folder fails now, not after it
     if command == "train":
-        from experiments.sweep import check_writable
-
-        cfg = RunConfig.from_dict(args)
+        cfg = train_config(args)
         check_writable(results)
         from experiments.train import train
 
@@ -89,16 +117,25 @@ def run(command, args):
                   f"{record['sequences_seen']} sequences, {record['seconds']} s")  # fmt: skip
         else:
             print(f": {record['error']}")
+        if record["status"] == "error":
+            raise Failed(f"run {record['run_id']} stopped by an error, no result recorded; details in {error_path(results, record['run_id'])}")
     elif command == "sweep":
         from experiments.presets import GRID_AXES, expand
         from experiments.sweep import sweep
 
         preset = args.pop("preset", "default")
         executor = args.pop("executor", "process")
+        retry = args.pop("retry", None)
+        if retry is not None:
+            check_choice("retry", retry, ("failed",))
         overrides = {k: as_tuple(v) if k in GRID_AXES else v for k, v in args.items()}
         configs = expand(preset, **overrides)
-        counts = sweep(configs, results, executor=executor)
-        print(f"sweep {preset}: {counts['done']} run now ({counts['failed']} failed), {counts['skipped']} skipped as already recorded")
+        counts = sweep(configs, results, executor=executor, retry=retry == "failed")
+        print(f"sweep {preset}: {counts['done']} run now ({counts['diverged']} diverged), {counts['skipped']} skipped "
+              f"as already recorded, {counts['claimed']} left to another sweep")  # fmt: skip
+        if counts["errors"]:
+            raise Failed(f"{counts['errors']} run(s) stopped by an error and recorded no result; "
+                         f"details in {errors_dir(results)}/; rerun the sweep to retry them")  # fmt: skip
     elif command == "evaluate":
         check_keys(args, ("n_test",), what="evaluate key")
         from experiments.evaluate import evaluate
@@ -125,7 +162,8 @@ def run(command, args):
         from experiments.analysis import gradient_flow
 
         check_keys(args, ("gap", "n"), what="gradients key")
-        gradient_flow(results, gap=check_int("gap", args.get("gap", 160), 1), n=check_int("n", args.get("n", 256), 1))
+        gap = check_int("gap", args["gap"], 1) if args.get("gap") is not None else None
+        gradient_flow(results, gap=gap, n=check_int("n", args.get("n", 256), 1))
         print(f"wrote {results}/gradient_flow.csv and {results}/figures/gradient_flow.png")
     elif command == "generalisation":
         from experiments.analysis import length_generalisation
@@ -139,6 +177,14 @@ def run(command, args):
         check_keys(args, (), what="learning-speed key")
         learning_speed(results)
         print(f"wrote {results}/figures/sequences_to_solve.png")
+    elif command == "compare":
+        check_keys(args, ("other",), what="compare key")
+        other = args.get("other")
+        if other is None or str(other).strip() == "":
+            raise UsageError("compare needs other=DIR, the results folder to set beside results=DIR")
+        from experiments.compare import compare, markdown
+
+        print(markdown(*compare(results, str(other)), results, other))
     elif command == "report":
         from experiments.report import report
 
@@ -160,6 +206,13 @@ def run(command, args):
 
         for name in PRESETS:
             print(f"{name}: {len(expand(name))} runs")
+
+
+def train_config(args):
+    """The RunConfig `train` trains: the default preset's run unless a field says otherwise."""
+    from experiments.presets import PROTOCOL
+
+    return RunConfig.from_dict({**PROTOCOL, **args})
 
 
 def show_data(task="fluent", gap=5, n=4, seed=0, **extra):

@@ -10,7 +10,8 @@ from tqdm import tqdm
 
 from datasets import TASKS
 from experiments.config import FIELDS, RunConfig, UsageError
-from experiments.records import load_records, model_path, write_csv, write_text
+from experiments.records import model_path, outcome, read_records, runs_dir, write_csv, write_text
+from experiments.stats import reaches, success_markdown, success_rates
 from experiments.tables import accuracy_markdown, critical_gaps
 
 # The columns every summary starts with; the rest of the config follows.
@@ -30,43 +31,62 @@ def summary_row(record, test_accuracy, test_loss):
         sequences_seen=record.get("sequences_seen", np.nan),
         solved=record.get("solved", False),
         seconds=record.get("seconds", np.nan),
-        status=record["status"],
+        status=outcome(record),
         error=record.get("error"),
     )
     return row
+
+
+def summary_markdown(table, left_out=0):
+    """summary.md: success counts and reach first (the headline), then mean accuracy and critical gap."""
+    return ("## Success rate and reach\n\n" + success_markdown(table) + "\n## Mean accuracy and critical gap\n\n"
+            + accuracy_markdown(table, left_out=left_out))  # fmt: skip
 
 
 def evaluate(results, n_test=None, progress=True):
     """Score every ok run's saved model on a fresh test set; write and return the summary.
 
     The fresh set comes from a seed stream that training never touched (EVAL), with
-    `n_test` sequences (default: the run's own n_test). Failed runs stay in the summary
-    with status "failed" and no accuracy, so they are counted, not hidden.
+    `n_test` sequences (default: the run's own n_test). Diverged runs stay in the summary
+    with no accuracy and count as unsolved. Left out, each named on stderr: unreadable or
+    malformed records, and ok runs whose saved model is missing or unreadable (the next
+    sweep retrains those). Errors (RESULTS/errors/) are not results and never appear.
     """
     import keras
 
     from experiments.train import EVAL, data_seed, scores
 
-    records = load_records(results)
-    missing = [r["run_id"] for r in records if r["status"] == "ok" and not model_path(results, r["run_id"]).exists()]
-    if missing:
-        raise UsageError(f"saved model missing for {len(missing)} run(s), e.g. {model_path(results, missing[0])}; rerun the sweep to retrain them")
-    rows = []
+    records, problems = read_records(results)
+    rows, left_out = [], [f"{path}: {reason}" for path, reason in problems]
     for record in tqdm(records, unit="model", disable=not progress, file=sys.stderr, desc="evaluate"):
+        kind = outcome(record)
+        if kind == "error":
+            continue  # a record from before errors left runs/: no result, the next sweep retries it
         acc = loss = np.nan
-        if record["status"] == "ok":
+        if kind == "ok":
             cfg = RunConfig.from_dict(record["config"])
-            model = keras.saving.load_model(model_path(results, record["run_id"]))
+            path = model_path(results, record["run_id"])
+            try:
+                model = keras.saving.load_model(path)
+            except Exception as err:  # a missing or damaged file: Keras raises several kinds
+                left_out.append(f"{path}: model {'missing' if not path.exists() else 'unreadable'} ({type(err).__name__}); the next sweep retrains it")
+                continue
             x, y = TASKS[cfg.task](cfg.gap, n_test or cfg.n_test, data_seed(cfg.seed, EVAL))
             acc, loss = scores(model, TASKS[cfg.task], x, y)
             keras.backend.clear_session()  # one graph per model would otherwise accumulate
         rows.append(summary_row(record, acc, loss))
+    for line in left_out:
+        print(f"warning: left out {line}", file=sys.stderr)
+    if not rows:
+        raise UsageError(f"no usable runs in {runs_dir(results)}: {len(left_out)} left out (see the warnings above)")
     table = pd.DataFrame(rows)
     rest = [c for c in FIELDS if c not in LEAD] + ["test_loss", "baseline_loss", "record_test_accuracy", "error", "run_id"]
     table = table[LEAD + rest].sort_values(["task", "model", "init_label", "gap", "seed"], ignore_index=True)
     write_csv(f"{results}/summary.csv", table)
     crit = critical_gaps(table)
     write_csv(f"{results}/critical_gaps.csv", crit)
-    markdown = accuracy_markdown(table)
-    write_text(f"{results}/summary.md", markdown)
+    write_csv(f"{results}/success_rates.csv", success_rates(table))
+    write_csv(f"{results}/reaches.csv", reaches(table))
+    write_text(f"{results}/summary.md", summary_markdown(table, left_out=len(left_out)))
+    table.attrs["left_out"] = len(left_out)
     return table

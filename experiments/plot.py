@@ -24,19 +24,29 @@ def read_summary(results):
 
 
 def protocol(table):
-    """One line describing the training protocol shared by the runs in `table`."""
+    """One line describing the training protocol of the runs in `table`, read from their configs.
 
-    def shared(key):
-        values = table[key].unique()
-        return values[0] if len(values) == 1 else "varies"
+    A field that differs between runs says so with its values ("lr varies: 0.001, 0.003"),
+    so a figure that mixes protocols cannot pass for one protocol.
+    """
 
-    seeds = table.groupby(["model", "init_label", "task", "gap"])["seed"].nunique().max()
-    return (
-        f"Protocol: H={shared('units')} units, embedding {shared('embed_dim')}, Adam lr {shared('learning_rate')}, "
-        f"clipnorm {shared('clipnorm')}, batch {shared('batch_size')}, at most {shared('budget')} training "
-        f"sequences, early stop at validation accuracy {shared('target_accuracy')}; "
-        f"mean of {seeds} seeds, band = min to max"
-    )
+    def shared(key, fmt=str, default=None):
+        values = sorted({default if pd.isna(v) else v for v in table[key]}, key=str) if key in table else [default]
+        return fmt(values[0]) if len(values) == 1 else "varies: " + ", ".join(map(fmt, values))
+
+    from datasets import TASKS
+
+    embedded = [t for t in table["task"].unique() if t in TASKS and TASKS[t].vocab_size]
+    optimizer = shared("optimizer", default="adam").replace("adam", "Adam").replace("rmsprop", "RMSprop")
+    path = {"True": "whole-sequence path under XLA", "False": "step loop"}
+    fused = shared("fused", fmt=lambda v: path.get(str(v), str(v)), default=False)
+    seeds = table.groupby(["model", "init_label", "task", "gap"])["seed"].nunique()
+    n_seeds = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
+    parts = [f"H={shared('units')} units", f"embedding {shared('embed_dim')}" if embedded else "no embedding (real-valued inputs)",
+             f"{optimizer} lr {shared('learning_rate')}", f"clipnorm {shared('clipnorm')}", f"batch {shared('batch_size')}",
+             f"at most {shared('budget')} training sequences", f"early stop at validation accuracy {shared('target_accuracy')}",
+             fused, f"{n_seeds} seed{'s' if n_seeds != '1' else ''} per point"]  # fmt: skip
+    return "Protocol: " + ", ".join(parts)
 
 
 def cell_palette(models):
@@ -97,7 +107,7 @@ def plot_accuracy(results, out=None):
             ax.set_xlabel("gap (log scale)", fontsize=8)
             ax.set_ylabel(("test mean squared error (log)" if mse else "test accuracy (fresh test set)") if col == 0 else "")
     fig.suptitle("How far back can each cell carry the key?", fontsize=12)
-    fig.text(0.5, 0.005, protocol(ok), ha="center", fontsize=8, wrap=True)
+    fig.text(0.5, 0.005, protocol(ok) + "; line = mean over seeds, band = lowest to highest seed", ha="center", fontsize=8, wrap=True)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return save_figure(fig, out or f"{results}/figures/accuracy_vs_gap")
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from experiments.plot import protocol, read_summary
 from experiments.records import load_records, write_text
-from experiments.tables import accuracy_markdown
+from experiments.evaluate import summary_markdown
 
 FIGURES = [
     ("accuracy_vs_gap", "Accuracy versus gap", "`make plot`: test accuracy on a fresh test set, mean over seeds, band = seed range."),
@@ -25,8 +25,9 @@ def report(results):
     records = load_records(results, warn=False)
     lines = ["# Report", "", f"Rebuilt by `make report RESULTS={results}` from `{results}/` alone.", ""]
     lines += ["## Protocol", "", protocol(summary[summary["status"] == "ok"]) + ".", ""]
+    lines += ["## Success, reach and accuracy", ""]
     lines += [f"{len(summary)} runs: " + ", ".join(f"{n} {s}" for s, n in summary["status"].value_counts().items()) + ".", ""]
-    lines += ["## Accuracy and critical gaps", "", accuracy_markdown(summary)]
+    lines += [summary_markdown(summary).replace("## ", "### "), ""]
     for name, title, caption in FIGURES:
         if (results / "figures" / f"{name}.png").exists():
             lines += [f"## {title}", "", f"![{title}](figures/{name}.png)", "", caption, ""]

@@ -15,30 +15,65 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
 from pathlib import Path
 
 from tqdm import tqdm
 
 from experiments.config import UsageError, check_choice
-from experiments.records import record_path
+from experiments.records import claim, claim_path, error_path, needs_run, outcome, read_records, release
 
 EXECUTORS = ("local", "process", "ray")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def pending(configs, results):
-    """The configs whose record does not exist yet (a record is written only when a run ends)."""
-    return [c for c in configs if not record_path(results, c.run_id).exists()]
+def pending(configs, results, retry=False):
+    """The configs a sweep must train: no usable record yet, an error to retry, a missing or
+    unreadable model; with `retry`, diverged runs too (see `records.needs_run`)."""
+    return [c for c in configs if needs_run(results, c.run_id, retry)]
 
 
-def check_writable(results):
+def check_writable(results, create=True):
+    """Create RESULTS if needed and prove a file can be written there, or say why in one line.
+
+    With `create=False` a missing folder passes: the command's own check names what is
+    missing (no runs, no summary) without creating anything.
+    """
+    if os.path.exists(results) and not os.path.isdir(results):
+        raise UsageError(f"results folder {str(results)!r} is a file, not a folder; name a folder")
+    if not create and not os.path.exists(results):
+        return
     try:
         os.makedirs(results, exist_ok=True)
         probe = os.path.join(results, ".write-test")
         open(probe, "w").close()
         os.remove(probe)
     except OSError as err:
-        raise UsageError(f"results folder {results!r} is not writable: {err.strerror}") from None
+        raise UsageError(f"results folder {str(results)!r} is not writable: {err.strerror}") from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a cluster scheduler sends), handled like Ctrl-C but without waiting for
+    the runs in flight: they are lost and retrained by the next sweep."""
+
+
+def _die_with_parent():
+    """End this worker as soon as the process that started it is gone.
+
+    A killed sweep (SIGKILL, SIGTERM) would otherwise leave its workers, re-parented to PID 1,
+    training the queued runs and then idling at about 750 MB each. A thread that watches the
+    parent's PID works on every platform and whatever thread started the worker (Linux's
+    PR_SET_PDEATHSIG fires when the starting *thread* ends, not the process).
+    """
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
 
 
 def _worker_init(ignore_sigint=False):
@@ -49,6 +84,7 @@ def _worker_init(ignore_sigint=False):
     """
     if ignore_sigint:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _die_with_parent()
     import tensorflow as tf
 
     try:
@@ -58,32 +94,45 @@ def _worker_init(ignore_sigint=False):
         pass  # already set in this worker (a Ray worker runs many tasks)
 
 
-def _run(cfg, results):
-    from experiments.train import train
+def _run(cfg, results, retry=False):
+    """Claim, train and release one run; return its outcome, "claimed" (held by another
+    sweep, or recorded by one since this sweep started) or "error". Never raises."""
+    try:
+        if not claim(results, cfg.run_id):
+            return "claimed"
+        try:
+            if not needs_run(results, cfg.run_id, retry):  # another sweep finished it meanwhile
+                return "claimed"
+            from experiments.train import train
 
-    record = train(cfg, results)
-    return record["status"]
+            return outcome(train(cfg, results))
+        finally:
+            release(results, cfg.run_id)
+    except Exception:  # e.g. the disk filled up before the claim could be written
+        return "error"
 
 
-def _run_in_ray_worker(cfg, results):
+def _run_in_ray_worker(cfg, results, retry=False):
     import experiments  # noqa: F401  (quiet TensorFlow import in a fresh worker)
 
     _worker_init()
-    return _run(cfg, results)
+    return _run(cfg, results, retry)
 
 
 def check_ray_address(address):
-    """Fail fast, in one line, when RAY_ADDRESS names a host:port where nothing listens."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if address == "auto" or not port.isdigit():
+    """Fail fast, in one line, when RAY_ADDRESS is malformed or names a host:port where nothing listens."""
+    if address == "auto":
         return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not port.isdigit():
+        raise UsageError(f"RAY_ADDRESS={address!r} has no port; expected host:port (e.g. 127.0.0.1:6379) or auto")
     try:
         socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
     except OSError as err:
         raise UsageError(f"RAY_ADDRESS={address!r} is unreachable ({err.strerror or err}); unset it to start a local Ray instance") from None
 
 
-def _ray_runs(todo, results, finished):
+def _ray_runs(todo, results, finished, retry):
     try:
         import ray
     except ImportError:
@@ -101,7 +150,7 @@ def _ray_runs(todo, results, finished):
         raise UsageError(f"cannot connect to Ray at RAY_ADDRESS={address!r}: {err}") from None
     try:
         task = ray.remote(num_cpus=1)(_run_in_ray_worker)
-        pending_refs = [task.remote(cfg, results) for cfg in todo]
+        pending_refs = [task.remote(cfg, results, retry) for cfg in todo]
         while pending_refs:
             done, pending_refs = ray.wait(pending_refs, num_returns=1)
             finished(ray.get(done[0]))
@@ -113,48 +162,77 @@ def _ray_runs(todo, results, finished):
         ray.shutdown()
 
 
-def sweep(configs, results, executor="process", workers=None, progress=True):
-    """Run every config of `configs` that has no record in `results`; return counts.
+def _process_runs(todo, results, finished, retry, workers):
+    workers = workers or min(os.cpu_count() or 1, len(todo))
+    # spawn, not fork: forking a process that has TensorFlow's thread pools is unsafe.
+    ctx = multiprocessing.get_context("spawn")
+    pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(True,))
+    try:
+        futures = [pool.submit(_run, cfg, results, retry) for cfg in todo]
+        for future in cf.as_completed(futures):
+            finished(future.result())
+    except Terminated:
+        # No waiting: end the workers now (their runs in flight are retried next time).
+        processes = list((pool._processes or {}).values())  # no public handle before Python 3.14's terminate_workers
+        for process in processes:
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    except KeyboardInterrupt:
+        print("\ninterrupted: cancelling queued runs, letting the runs in flight finish", file=sys.stderr)
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
-    Returns a dict with the numbers of runs `done` now, `skipped` (already recorded) and
-    `failed` (recorded with status "failed"). Ctrl-C cancels the runs not yet started; a
-    finished run is always on disk, so rerunning the same sweep continues where it stopped.
+
+def sweep(configs, results, executor="process", workers=None, progress=True, retry=False):
+    """Train every config of `configs` that has no result in `results` yet; return counts.
+
+    Returns a dict: `done` (runs trained now, to a result), `diverged` (of those, the runs
+    whose loss became non-finite: a result that counts as unsolved), `errors` (runs stopped
+    by an error: no result, retried by the next sweep; see RESULTS/errors/), `claimed`
+    (held by another sweep into the same folder), `skipped` (results already there). With
+    `retry`, recorded diverged runs (and records from before diverged and errors were told
+    apart) are trained again. Ctrl-C cancels the runs not yet started and lets those in
+    flight finish; SIGTERM cancels both. A result is always on disk, so rerunning the same
+    sweep continues where it stopped.
     """
     check_choice("executor", executor, EXECUTORS)
     if executor == "ray" and os.environ.get("RAY_ADDRESS"):
         check_ray_address(os.environ["RAY_ADDRESS"])
     results = str(Path(results).resolve())  # workers may run elsewhere: give them an absolute path
     check_writable(results)
-    todo = pending(configs, results)
-    counts = {"done": 0, "skipped": len(configs) - len(todo), "failed": 0}
-    print(f"sweep: {len(configs)} runs, {counts['skipped']} already recorded and skipped, {len(todo)} to run", file=sys.stderr)
+    todo = pending(configs, results, retry)
+    ids = {c.run_id for c in configs}
+    recorded = [r for r in read_records(results)[0] if r["run_id"] in ids] if (Path(results) / "runs").is_dir() else []
+    diverged_before = sum(outcome(r) == "diverged" for r in recorded)
+    to_retry = sum(error_path(results, c.run_id).exists() for c in todo)
+    held = sum(claim_path(results, c.run_id).exists() for c in todo)
+    counts = {"done": 0, "diverged": 0, "errors": 0, "claimed": 0, "skipped": len(configs) - len(todo)}
+    extras = [f"{diverged_before} of the recorded runs diverged (retry=failed trains them again)" if diverged_before and not retry else "",
+              f"{to_retry} to retry after an error (see {Path(results) / 'errors'})" if to_retry else "",
+              f"{held} claimed by another sweep now" if held else ""]  # fmt: skip
+    print(f"sweep: {len(configs)} runs, {counts['skipped']} already recorded and skipped, {len(todo)} to run"
+          + "".join(f"; {e}" for e in extras if e), file=sys.stderr)  # fmt: skip
     bar = tqdm(total=len(configs), initial=counts["skipped"], unit="run", disable=not progress, file=sys.stderr)
 
     def finished(status):
-        counts["done"] += 1
-        counts["failed"] += status != "ok"
-        bar.set_postfix(done=counts["done"], skipped=counts["skipped"], failed=counts["failed"])
+        if status in ("ok", "diverged"):
+            counts["done"] += 1
+        counts["diverged"] += status == "diverged"
+        counts["errors"] += status == "error"
+        counts["claimed"] += status == "claimed"
+        bar.set_postfix({k: v for k, v in counts.items() if v or k == "done"})
         bar.update()
 
     try:
         if executor == "ray":
-            _ray_runs(todo, results, finished)
+            _ray_runs(todo, results, finished, retry)
         elif executor == "local" or len(todo) <= 1:
             for cfg in todo:
-                finished(_run(cfg, results))
+                finished(_run(cfg, results, retry))
         else:
-            workers = workers or min(os.cpu_count() or 1, len(todo))
-            # spawn, not fork: forking a process that has TensorFlow's thread pools is unsafe.
-            ctx = multiprocessing.get_context("spawn")
-            with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(True,)) as pool:
-                futures = [pool.submit(_run, cfg, results) for cfg in todo]
-                try:
-                    for future in cf.as_completed(futures):
-                        finished(future.result())
-                except KeyboardInterrupt:
-                    print("\ninterrupted: cancelling queued runs, letting the runs in flight finish", file=sys.stderr)
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+            _process_runs(todo, results, finished, retry, workers)
     finally:
         bar.close()
     return counts

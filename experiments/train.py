@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from datasets import TASKS
-from experiments.records import atomic_write, model_path, record_path, write_json
+from experiments.records import atomic_write, error_path, model_path, record_path, write_json
 from layers import CELLS
 from layers.base import RNN
 
@@ -129,8 +129,12 @@ def train(cfg, results, verbose=0):
     never repeats); every `eval_every` steps the model is checked on a fixed validation set
     and training stops once validation accuracy >= `target_accuracy` or the budget of
     `budget` sequences is spent. The final model is scored on a test set drawn from a
-    different seed stream. A run that raises or whose loss is not finite is recorded with
-    status "failed" and its error, and no model is saved.
+    different seed stream.
+
+    Outcomes (see `records.outcome`): "ok" (record and model written), "diverged" (the
+    training loss became non-finite: recorded, no model, counts as unsolved), "error" (an
+    exception stopped the run: no result; the error goes to RESULTS/errors/ and the next
+    sweep retries the run).
     """
     task = TASKS[cfg.task]
     start = time.perf_counter()
@@ -155,32 +159,34 @@ def train(cfg, results, verbose=0):
             loss = float(fit.history["loss"][-1])
             steps += chunk
             if not math.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss} after {steps} steps")
+                break
             val_acc = scores(model, task, x_val, y_val)[0]
             history.append({"sequences": steps * cfg.batch_size, "loss": loss, "val_accuracy": val_acc})
             if val_acc >= cfg.target_accuracy:
                 break
-        x_test, y_test = task(cfg.gap, cfg.n_test, data_seed(cfg.seed, TEST))
-        test_accuracy, test_loss = scores(model, task, x_test, y_test)
-        record.update(
-            status="ok",
-            error=None,
-            test_accuracy=test_accuracy,
-            test_loss=test_loss,
-            val_accuracy=val_acc,
-            final_loss=loss,
-            solved=val_acc >= cfg.target_accuracy,
-            sequences_seen=steps * cfg.batch_size,
-            history=history,
-            model_file=str(model_path(".", cfg.run_id)),
-        )
-        # Saved as the run's own model (its config, e.g. chrono_tmax, is the run's), without
-        # the optimizer (an uncompiled view of the same layers): a third the size.
-        fresh.set_weights(model.get_weights())
-        inference = keras.Model(fresh.inputs, fresh.outputs, name=fresh.name)
-        atomic_write(model_path(results, cfg.run_id), inference.save)
-    except Exception as err:  # a run must never take the sweep down with it
-        record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
-    record["seconds"] = round(time.perf_counter() - start, 2)
-    write_json(record_path(results, cfg.run_id), record)
+        record.update(final_loss=loss, sequences_seen=steps * cfg.batch_size, history=history)
+        if not math.isfinite(loss):
+            record.update(status="diverged", error=f"training loss became {loss} after {steps} steps",
+                          test_accuracy=None, test_loss=None, val_accuracy=None, solved=False)  # fmt: skip
+        else:
+            x_test, y_test = task(cfg.gap, cfg.n_test, data_seed(cfg.seed, TEST))
+            test_accuracy, test_loss = scores(model, task, x_test, y_test)
+            record.update(status="ok", error=None, test_accuracy=test_accuracy, test_loss=test_loss,
+                          val_accuracy=val_acc, solved=val_acc >= cfg.target_accuracy,
+                          model_file=str(model_path(".", cfg.run_id)))  # fmt: skip
+            # Saved as the run's own model (its config, e.g. chrono_tmax, is the run's), without
+            # the optimizer (an uncompiled view of the same layers): a third the size.
+            fresh.set_weights(model.get_weights())
+            inference = keras.Model(fresh.inputs, fresh.outputs, name=fresh.name)
+            atomic_write(model_path(results, cfg.run_id), inference.save)
+        record["seconds"] = round(time.perf_counter() - start, 2)
+        write_json(record_path(results, cfg.run_id), record)
+        error_path(results, cfg.run_id).unlink(missing_ok=True)  # an earlier attempt's error, now superseded
+    except Exception as err:  # a run must never take the sweep down with it, nor leave a result
+        record.update(status="error", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(),
+                      seconds=round(time.perf_counter() - start, 2))  # fmt: skip
+        try:
+            write_json(error_path(results, cfg.run_id), record)
+        except OSError:
+            pass  # the disk that failed the run may refuse this too; the sweep still counts the error
     return record

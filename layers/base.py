@@ -207,8 +207,11 @@ class RecurrentLayer(RNN):
     def __init__(self, units, return_sequences=False, return_state=False, go_backwards=False, **kwargs):
         rnn_keys = ("name", "dtype", "trainable", "stateful", "unroll", "zero_output_for_mask", "fused")
         rnn_kwargs = {k: kwargs.pop(k) for k in rnn_keys if k in kwargs}
+        # As Keras' own LSTM does: the cell gets the layer's dtype policy and trainability,
+        # or a float64 layer would build float32 weights.
+        cell_kwargs = {"dtype": rnn_kwargs.get("dtype"), "trainable": rnn_kwargs.get("trainable", True)}
         super().__init__(
-            self.cell_class(units, **kwargs),
+            self.cell_class(units, **cell_kwargs, **kwargs),
             return_sequences=return_sequences,
             return_state=return_state,
             go_backwards=go_backwards,

@@ -99,26 +99,6 @@ def test_xla_is_on_when_asked_despite_op_determinism():
     assert build_model(RunConfig(**QUICK)).jit_compile is False
 
 
-def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
-    from datasets import TASKS
-
-    original = TASKS["fluent"]
-
-    def broken(gap, n, seed):
-        if gap == 3:
-            raise RuntimeError("synthetic failure")
-        return original(gap, n, seed)
-
-    monkeypatch.setitem(TASKS, "fluent", original.__class__(**{**original.__dict__, "fn": broken}))
-    configs = [RunConfig(model="rnn", gap=g, **QUICK) for g in (2, 3)]
-    counts = sweep(configs, tmp_path, executor="local", progress=False)
-    assert counts == {"done": 2, "skipped": 0, "failed": 1}
-    summary = evaluate(tmp_path, progress=False)
-    failed = summary[summary["status"] == "failed"]
-    assert list(failed["gap"]) == [3] and "synthetic failure" in failed["error"].iloc[0]
-    assert failed["test_accuracy"].isna().all() and summary[summary["gap"] == 2]["test_accuracy"].notna().all()
-
-
 def test_corrupt_record_is_reported_and_skipped(quick_results, tmp_path, capsys):
     import shutil
 
@@ -182,7 +162,8 @@ BAD_INPUT = [
     (["evaluate", "results={empty}"], "runs"),
     (["evaluate", "results={missing}"], "does not exist"),
     (["plot", "results={missing}"], "no summary at"),
-    (["evaluate", "results={no_model}"], "saved model missing"),
+    (["plot", "results={a_file}"], "is a file, not a folder"),
+    (["evaluate", "results={a_file}"], "is a file, not a folder"),
     (["train", "results={unwritable}"], "is not writable"),
     (["sweep", "preset=quick", "results={unwritable}"], "is not writable"),
 ]
@@ -211,13 +192,12 @@ def bad_input_runs(quick_results, tmp_path_factory):
     import shutil
 
     tmp = tmp_path_factory.mktemp("bad")
-    folders = {"empty": tmp / "empty", "missing": tmp / "missing", "no_model": tmp / "no_model"}
+    folders = {"empty": tmp / "empty", "missing": tmp / "missing"}
     folders["empty"].mkdir()
-    shutil.copytree(quick_results, folders["no_model"])
-    next((folders["no_model"] / "models").iterdir()).unlink()
     (tmp / "a_file").write_text("not a folder")
     folders["unwritable"] = tmp / "a_file" / "results"  # cannot be created, even by root
-    watched = [quick_results, folders["no_model"], folders["empty"]]
+    folders["a_file"] = tmp / "a_file"
+    watched = [quick_results, folders["empty"]]
     before = [snapshot(f) for f in watched]
     jobs = {}
     for i, (args, _) in enumerate(BAD_INPUT):

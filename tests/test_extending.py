@@ -39,7 +39,7 @@ def test_a_new_cell_runs_through_sweep_evaluate_and_plot(tmp_path, monkeypatch):
     configs = presets.expand("quick", models=("leaky", "rnn"), gaps=(3,))
     assert [c.model for c in configs] == ["leaky", "rnn"]
     counts = sweep(configs, tmp_path, executor="local", progress=False)
-    assert counts == {"done": 2, "skipped": 0, "failed": 0}
+    assert counts == {"done": 2, "diverged": 0, "errors": 0, "claimed": 0, "skipped": 0}
     record = json.loads((tmp_path / "runs" / f"{configs[0].run_id}.json").read_text())
     assert record["status"] == "ok" and record["config"]["model"] == "leaky"
     summary = evaluate(tmp_path, progress=False)

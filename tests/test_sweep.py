@@ -74,7 +74,7 @@ def test_every_executor_writes_the_same_records(tmp_path):
     records = {}
     for executor in ("local", "process", "ray"):
         counts = sweep(configs, tmp_path / executor, executor=executor, progress=False)
-        assert counts == {"done": 2, "skipped": 0, "failed": 0}
+        assert counts == {"done": 2, "diverged": 0, "errors": 0, "claimed": 0, "skipped": 0}
         records[executor] = {
             c.run_id: json.loads((tmp_path / executor / "runs" / f"{c.run_id}.json").read_text()) for c in configs
         }

@@ -1,0 +1,249 @@
+"""What a record means: results (ok, diverged) against errors (retried, never counted), claims
+that keep two sweeps apart, broken inputs left out by name, and a sweep that dies with its
+workers. Each test failed before the fix it guards."""
+
+import errno
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, cli
+from datasets import TASKS
+from experiments import presets, records
+from experiments.config import RunConfig
+from experiments.evaluate import evaluate
+from experiments.sweep import pending, sweep
+from experiments.tables import accuracy_markdown, critical_gaps
+
+QUICK = dict(units=8, budget=640, eval_every=10, n_val=64, n_test=128)
+
+
+def broken_task(monkeypatch, fail_gap, err):
+    """Make the fluent task raise `err` at `fail_gap` (a bug or an I/O error mid-run)."""
+    original = TASKS["fluent"]
+
+    def fn(gap, n, seed):
+        if gap == fail_gap:
+            raise err
+        return original(gap, n, seed)
+
+    monkeypatch.setitem(TASKS, "fluent", original.__class__(**{**original.__dict__, "fn": fn}))
+
+
+def test_an_error_is_no_result_and_the_next_sweep_retries_it(tmp_path, monkeypatch):
+    configs = [RunConfig(model="rnn", gap=g, **QUICK) for g in (2, 3)]
+    broken_task(monkeypatch, 3, OSError(errno.ENOSPC, "No space left on device"))
+    counts = sweep(configs, tmp_path, executor="local", progress=False)
+    assert counts == {"done": 1, "diverged": 0, "errors": 1, "claimed": 0, "skipped": 0}
+    bad = configs[1].run_id
+    assert not records.record_path(tmp_path, bad).exists()  # no result recorded
+    error = json.loads(records.error_path(tmp_path, bad).read_text())
+    assert "No space left on device" in error["error"] and "Traceback" in error["traceback"]
+    assert list(evaluate(tmp_path, progress=False)["gap"]) == [2]  # never counted, never drawn
+    monkeypatch.undo()  # space freed: the rerun trains the run, and clears its error
+    counts = sweep(configs, tmp_path, executor="local", progress=False)
+    assert counts == {"done": 1, "diverged": 0, "errors": 0, "claimed": 0, "skipped": 1}
+    assert json.loads(records.record_path(tmp_path, bad).read_text())["status"] == "ok"
+    assert not records.error_path(tmp_path, bad).exists()
+
+
+def test_a_sweep_with_errors_exits_1_and_says_where(tmp_path):
+    # A results folder whose models/ is a file: every model write fails, as on a full disk.
+    (tmp_path / "models").write_text("not a folder")
+    out = cli("sweep", "preset=quick", "models=rnn", "gaps=2", "executor=local", f"results={tmp_path}")
+    assert out.returncode == 1, out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last == f"error: 1 run(s) stopped by an error and recorded no result; details in {tmp_path}/errors/; rerun the sweep to retry them"
+    assert "Traceback" not in out.stderr
+    assert not list((tmp_path / "runs").glob("*.json")) if (tmp_path / "runs").exists() else True
+
+
+def test_a_diverged_run_is_a_result_that_counts_as_unsolved(tmp_path):
+    cfg = RunConfig(model="rnn", task="adding", gap=2, learning_rate=1e30, clipnorm=1e30, **QUICK)  # the MSE overflows
+    from experiments.train import train
+
+    record = train(cfg, tmp_path)
+    assert record["status"] == "diverged" and record["solved"] is False and record["test_accuracy"] is None
+    counts = sweep([cfg], tmp_path, executor="local", progress=False)
+    assert counts["skipped"] == 1  # a result: not retrained unless asked
+    assert sweep([cfg], tmp_path, executor="local", progress=False, retry=True)["diverged"] == 1
+    summary = evaluate(tmp_path, progress=False)
+    assert list(summary["status"]) == ["diverged"] and summary["test_accuracy"].isna().all()
+
+
+def summary_rows(accuracies):
+    """A hand-made summary: {(gap, seed): accuracy or 'diverged'} for one cell."""
+    rows = []
+    for (gap, seed), acc in accuracies.items():
+        diverged = acc == "diverged"
+        rows.append({"task": "fluent", "model": "rnn", "init_label": "orthogonal recurrent", "gap": gap, "seed": seed,
+                     "test_accuracy": float("nan") if diverged else acc, "chance_accuracy": 0.125,
+                     "status": "diverged" if diverged else "ok"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_diverged_seed_stops_the_critical_gap():
+    # Before: the diverged seed was dropped, gap 40's mean was 1.0 and the critical gap passed it.
+    summary = summary_rows({(20, 0): 1.0, (20, 1): 1.0, (40, 0): 1.0, (40, 1): "diverged", (80, 0): 1.0, (80, 1): 1.0})
+    row = critical_gaps(summary).iloc[0]
+    assert row.critical_gap == 20 and row.seed_min == 20 and row.seed_max == 80
+    assert "1 diverged (counted at chance accuracy" in accuracy_markdown(summary)
+
+
+def test_a_row_that_fails_at_its_smallest_gap_says_so():
+    summary = summary_rows({(5, 0): 0.2, (5, 1): 0.3, (10, 0): 0.1, (10, 1): 0.1})
+    assert "| < 5 |" in accuracy_markdown(summary)  # not "0 (0-0)"
+
+
+def test_a_live_claim_keeps_a_second_sweep_off_the_run(tmp_path):
+    cfg = RunConfig(model="rnn", gap=2, **QUICK)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        path = records.claim_path(tmp_path, cfg.run_id)
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"host": socket.gethostname(), "pid": other.pid, "started": time.time()}))
+        counts = sweep([cfg], tmp_path, executor="local", progress=False)
+        assert counts["claimed"] == 1 and counts["done"] == 0
+        assert not records.record_path(tmp_path, cfg.run_id).exists()
+    finally:
+        other.kill()
+        other.wait()
+    # Its process gone, the claim is stale: the next sweep takes it, trains, and releases it.
+    counts = sweep([cfg], tmp_path, executor="local", progress=False)
+    assert counts["done"] == 1 and not path.exists()
+
+
+def test_claims_are_exclusive_and_expire(tmp_path):
+    assert records.claim(tmp_path, "r1") and not records.claim(tmp_path, "r1")
+    path = records.claim_path(tmp_path, "r1")
+    held = json.loads(path.read_text())
+    assert not records.claim_is_stale(path)
+    assert records.claim_is_stale(path, now=held["started"] + records.CLAIM_TIMEOUT + 1)
+    path.write_text(json.dumps({**held, "host": "elsewhere", "pid": 1}))  # another host: only age decides
+    assert not records.claim_is_stale(path)
+    records.release(tmp_path, "r1")
+    assert records.claim(tmp_path, "r1")
+
+
+def test_two_sweeps_into_one_folder_train_each_run_once(tmp_path):
+    args = ["sweep", "preset=quick", "executor=local", f"results={tmp_path}"]
+    procs = [subprocess.Popen([sys.executable, "-m", "experiments", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    trained = [int(out.strip().split(": ")[1].split(" run now")[0]) for out, _ in outs]
+    assert sum(trained) == 6, outs  # before: 12, every run trained by both
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 6 and not list((tmp_path / "claims").glob("*.json"))
+
+
+@pytest.fixture
+def copied(quick_results, tmp_path):
+    results = tmp_path / "r"
+    shutil.copytree(quick_results, results)
+    return results
+
+
+def test_broken_records_and_models_are_named_left_out_and_retrained(copied, capsys):
+    runs = sorted((copied / "runs").glob("*.json"))
+    bad_type = json.loads(runs[0].read_text())
+    bad_type["config"]["gap"] = "ten"
+    runs[0].write_text(json.dumps(bad_type))
+    bad_value = json.loads(runs[1].read_text())
+    bad_value["test_accuracy"] = "high"
+    runs[1].write_text(json.dumps(bad_value))
+    garbage = copied / "models" / f"{runs[2].stem}.keras"
+    garbage.write_bytes(b"not a keras file")
+    table = evaluate(copied, progress=False)
+    err = capsys.readouterr().err
+    assert len(table) == 3 and table.attrs["left_out"] == 3
+    assert runs[0].name in err and "gap must be an integer" in err
+    assert runs[1].name in err and "test_accuracy must be a number in [0, 1], received test_accuracy='high'" in err
+    assert str(garbage) in err and "unreadable" in err and "Traceback" not in err
+    assert "3 unreadable run(s) left out" in (copied / "summary.md").read_text()
+    # The sweep retrains the run whose model is garbage (and the two unreadable records).
+    assert {c.run_id for c in pending(presets.expand("quick"), copied)} == {runs[0].stem, runs[1].stem, runs[2].stem}
+
+
+def test_a_folder_where_every_run_diverged_evaluates(tmp_path):
+    cfg = RunConfig(model="rnn", task="adding", gap=2, learning_rate=1e30, clipnorm=1e30, **QUICK)  # the MSE overflows
+    sweep([cfg], tmp_path, executor="local", progress=False)
+    table = evaluate(tmp_path, progress=False)  # before: KeyError "None of ['task', ...]"
+    assert list(table["status"]) == ["diverged"]
+    assert "| rnn |" in (tmp_path / "summary.md").read_text()
+
+
+def test_commands_on_a_read_only_folder_fail_before_any_work(copied):
+    if os.geteuid() == 0:
+        pytest.skip("root writes through read-only permissions")
+    os.chmod(copied, 0o555)
+    try:
+        for command in ("evaluate", "plot", "report", "generalisation"):
+            out = cli(command, f"results={copied}")
+            assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+                f"error: results folder {str(copied)!r} is not writable: Permission denied"], out.stderr
+    finally:
+        os.chmod(copied, 0o755)
+
+
+def test_a_read_only_mount_fails_in_one_line(copied, monkeypatch):
+    # Root ignores permissions, so a read-only file system is simulated where the probe writes.
+    from experiments import cli as cli_module
+
+    real_open = open
+
+    def refuse(path, *args, **kwargs):
+        if str(path).endswith(".write-test"):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", refuse)
+    for command in ("evaluate", "plot", "report", "generalisation"):
+        assert cli_module.main([command, f"results={copied}"]) == 2
+
+
+def children(pid):
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()  # a zombie is dead, only not yet reaped
+    except FileNotFoundError:
+        return False
+
+
+def wait_until(condition, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killing_the_sweep_ends_its_workers(tmp_path, sig):
+    cmd = [sys.executable, "-m", "experiments", "sweep", "preset=quick", "seeds=0,1,2", "executor=process", f"results={tmp_path}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert wait_until(lambda: len(list((tmp_path / "runs").glob("[!.]*.json"))) >= 1, 300)
+    workers = [p for p in children(proc.pid) if "multiprocessing" in open(f"/proc/{p}/cmdline").read()]
+    assert workers
+    proc.send_signal(sig)  # the sweep's process alone, as a scheduler or `kill PID` does
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 143
+        assert err.strip().splitlines()[-1] == "terminated: finished runs are saved; rerun the same command to continue"
+        assert "Traceback" not in err
+    assert wait_until(lambda: not any(alive(w) for w in workers), 10), "workers outlived the sweep"
+    done = len(list((tmp_path / "runs").glob("[!.]*.json")))
+    assert done < 18
