@@ -24,17 +24,18 @@ SWEEP_OVERRIDES = $(if $(MODELS),models=$(MODELS),$(if $(call given,MODEL),model
 CLI = $(PY) -m experiments
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train sweep evaluate plot compare gradients generalisation learning-speed analyse report show-data presets bench bench-extras bench-executors reproduce test lock clean-venv
+.PHONY: help venv train sweep evaluate plot compare gradients generalisation learning-speed analyse report show-data presets bench bench-extras bench-executors reproduce test test-fast lint lock clean-venv
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "Variables: RESULTS=$(RESULTS) PRESET=$(PRESET) EXECUTOR=$(EXECUTOR) MODEL TASK GAP SEED MODELS TASKS GAPS SEEDS RETRY=failed ARGS='key=value ...'"
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: Python 3.11 is required, found " + sys.version.split()[0] + "; set PYTHON=/path/to/python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps -e .  # the packages and the memory-gap command, editable
 	touch $@
 
 venv: $(VENV)/.installed ## Create .venv and install the pinned dependencies (every target does this first)
@@ -86,8 +87,14 @@ presets: venv ## List the presets and how many runs each holds
 reproduce: venv ## The committed results: sweep PRESET (default), evaluate, plot, analyse, report
 	$(MAKE) --no-print-directory sweep evaluate plot analyse report
 
-test: venv ## Run the test suite (pytest)
+test: venv ## Run the whole test suite (pytest), as CI does
 	$(PY) -m pytest -q tests
+
+test-fast: venv ## The tests not marked slow (no subprocess, sweep, Ray or XLA compile): under a minute
+	$(PY) -m pytest -q -m "not slow" tests
+
+lint: venv ## Check the code with ruff (configured in pyproject.toml)
+	$(VENV)/bin/ruff check .
 
 lock: venv ## Re-pin requirements.txt from requirements.in (needs the network)
 	$(VENV)/bin/pip install --dry-run --ignore-installed --quiet -r requirements.in --report $(VENV)/lock.json

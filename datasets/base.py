@@ -1,7 +1,7 @@
 """What every task shares: the `Task` record, scoring, and the argument checks of a generator."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -36,12 +36,12 @@ class Task:
     gap_meaning: str
     chance: float
     output: str = "class"
-    vocab_size: Optional[int] = None
+    vocab_size: int | None = None
     n_features: int = 0
     n_classes: int = 0
     scored_steps: int = 0
     tolerance: float = 0.0
-    baseline_loss: Optional[Callable] = None
+    baseline_loss: Callable | None = None
     min_gap: int = 1
 
     def __call__(self, gap, n, seed, **params):

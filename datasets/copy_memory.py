@@ -30,7 +30,7 @@ def copy(gap, n, seed):
     check_args(gap, n, seed)
     rng = np.random.default_rng(seed)
     symbols = rng.integers(0, N_SYMBOLS, size=(n, N_COPY))
-    blanks = lambda k: np.full((n, k), BLANK)  # noqa: E731
+    blanks = lambda k: np.full((n, k), BLANK)
     x = np.concatenate([symbols, blanks(gap - 1), np.full((n, 1), DELIMITER), blanks(N_COPY)], axis=1)
     y = np.concatenate([blanks(gap + N_COPY), symbols], axis=1)
     return x.astype(np.int32), y.astype(np.int32)

@@ -23,7 +23,7 @@ FILLERS = (
     "the", "a", "and", "then", "we", "i", "of", "in", "on", "by", "with", "old", "new", "river",
     "house", "summer", "school", "friend", "walked", "stone", "read", "long", "quiet", "near",
     "town", "market", "bread", "rain", "garden", "train", "music", "years",
-)  # fmt: skip
+)
 QUERY = "fluent"
 VOCAB = COUNTRIES + FILLERS + (QUERY,)
 N_KEYS = len(COUNTRIES)

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from datasets import TASKS
 from experiments.config import RunConfig, UsageError
-from experiments.plot import cell_palette, panel_order, read_summary, save_figure
+from experiments.plot import cell_palette, layout, panel_order, read_summary, save_figure
 from experiments.records import model_path, write_csv
 
 
@@ -26,11 +26,23 @@ def save_analysis(rows, results, name, plot):
     return table
 
 
-def ok_runs(results, task="fluent"):
+def ok_runs(results, task=None, only=None):
+    """The ok runs of one task: `task`, or the summary's only task.
+
+    `only` names the tasks an analysis can handle; any other task is refused in one line.
+    """
     summary = read_summary(results)
-    ok = summary[(summary["status"] == "ok") & (summary["task"] == task)]
+    ok = summary[summary["status"] == "ok"]
+    tasks = sorted(ok["task"].unique())
+    if task is None:
+        if len(tasks) > 1:
+            raise UsageError(f"{results}/summary.csv has runs of several tasks ({', '.join(tasks)}); name one with task=NAME")
+        task = tasks[0] if tasks else "fluent"
+    if only and task not in only:
+        raise UsageError(f"this analysis handles the {', '.join(only)} task only, received task={task!r}")
+    ok = ok[ok["task"] == task]
     if ok.empty:
-        raise UsageError(f"no successful {task!r} runs in {results}/summary.csv")
+        raise UsageError(f"no successful {task!r} runs in {results}/summary.csv; tasks there: {', '.join(tasks) or 'none'}")
     return ok
 
 
@@ -43,9 +55,8 @@ def input_gradient_norms(model, x, y):
     e_t is the embedded input at step t, the cell's x_t. The model is Embedding -> RNN ->
     Dense, so the embedding output is where the gradient reaches the inputs.
     """
-    import tensorflow as tf
-
     import keras
+    import tensorflow as tf
 
     embed, *rest = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -66,7 +77,7 @@ def common_gap(runs):
     return int(max(shared)) if shared else None
 
 
-def gradient_flow(results, gap=None, n=256):
+def gradient_flow(results, gap=None, n=256, task=None):
     """Gradient norm versus distance to the output, at initialisation and after training.
 
     `gap` defaults to the longest gap every row of the summary was run at. For every ok run at `gap`: the trained model as saved, and the same config rebuilt
@@ -77,7 +88,9 @@ def gradient_flow(results, gap=None, n=256):
 
     from experiments.train import EVAL, build_model, data_seed, seed_everything
 
-    ok = ok_runs(results)
+    # The gradient is taken at the embedding output with a classification loss: token tasks
+    # with one answer per sequence. The fluent task is the one the analysis is drawn for.
+    ok = ok_runs(results, task, only=("fluent",))
     gaps = sorted(int(g) for g in ok["gap"].unique())
     if gap is None:
         gap = common_gap(ok)
@@ -97,7 +110,7 @@ def gradient_flow(results, gap=None, n=256):
             T = len(norms)
             for t, g in enumerate(norms):
                 rows.append({"model": cfg.model, "init_label": cfg.init_label, "seed": cfg.seed, "gap": gap,
-                             "stage": stage, "distance": T - 1 - t, "grad_norm": float(g)})  # fmt: skip
+                             "stage": stage, "distance": T - 1 - t, "grad_norm": float(g)})
         keras.backend.clear_session()
     return save_analysis(rows, results, "gradient_flow", plot_gradient_flow)
 
@@ -112,6 +125,7 @@ def config_of(results, run):
 
 
 def plot_gradient_flow(table, out):
+    import matplotlib
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -121,14 +135,16 @@ def plot_gradient_flow(table, out):
     for ax, init in zip(axes[0], inits):
         rows = table[(table["init_label"] == init) & (table["distance"] > 0)]
         sns.lineplot(data=rows, x="distance", y="grad_norm", hue="model", style="stage", errorbar=("pi", 100),
-                     palette=palette, style_order=["initialisation", "trained"], ax=ax)  # fmt: skip
+                     palette=palette, style_order=["initialisation", "trained"], ax=ax)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(init, fontsize=9)
         ax.set_xlabel("distance from input step to output (steps, log)")
         ax.set_ylabel("mean ||d loss / d x_t|| (log)")
         ax.legend(fontsize=7)
-    fig.suptitle(f"Gradient reaching each input step, gap {table['gap'].iloc[0]}: mean over batch and seeds, band = seed range", fontsize=10)
+    layout(fig, f"Gradient reaching each input step, gap {table['gap'].iloc[0]}: mean over batch and seeds, band = seed range")
     save_figure(fig, out)
 
 
@@ -140,7 +156,7 @@ def generalisation_gaps(gap):
     return sorted({max(1, int(gap * f)) for f in (0.25, 0.5, 1, 2, 4)})
 
 
-def length_generalisation(results):
+def length_generalisation(results, task=None):
     """Every ok model evaluated at gaps g/4 .. 4g around the gap g it was trained at.
 
     At the training gap it sees exactly the sequences `make evaluate` scored it on (same
@@ -151,15 +167,15 @@ def length_generalisation(results):
 
     from experiments.train import EVAL, data_seed, scores
 
-    ok = ok_runs(results)
+    ok = ok_runs(results, task)
     rows = []
     for _, run in tqdm(list(ok.iterrows()), desc="generalisation", unit="model", file=sys.stderr):
         cfg = config_of(results, run)
         model = keras.saving.load_model(model_path(results, run["run_id"]))
         for gap in generalisation_gaps(cfg.gap):
             x, y = TASKS[cfg.task](gap, cfg.n_test, data_seed(cfg.seed, EVAL))
-            rows.append({"model": cfg.model, "init_label": cfg.init_label, "seed": cfg.seed, "train_gap": cfg.gap,
-                         "test_gap": gap, "test_accuracy": scores(model, TASKS[cfg.task], x, y)[0]})  # fmt: skip
+            rows.append({"task": cfg.task, "model": cfg.model, "init_label": cfg.init_label, "seed": cfg.seed, "train_gap": cfg.gap,
+                         "test_gap": gap, "test_accuracy": scores(model, TASKS[cfg.task], x, y)[0]})
         keras.backend.clear_session()
     return save_analysis(rows, results, "length_generalisation", plot_length_generalisation)
 
@@ -180,22 +196,29 @@ def plot_length_generalisation(table, out):
         ax.set_ylabel("train gap")
     for ax in axes.ravel()[len(groups):]:
         ax.axis("off")
-    fig.suptitle("Length generalisation: mean test accuracy over seeds (chance 0.125)", fontsize=11)
+    task = table["task"].iloc[0]
+    layout(fig, f"Length generalisation on {task}: mean test accuracy over seeds (chance {TASKS[task].chance:.3g})")
     save_figure(fig, out)
 
 
 # ------------------------------------------------------------- learning speed
 
 
-def learning_speed(results):
+def learning_speed(results, task=None):
     """Training sequences until 99 % validation accuracy versus gap, unsolved runs censored.
 
     An unsolved run is drawn as a hollow marker at its budget with an upward arrow: it
     needed more than the budget, not the budget. Rows are the summary's own.
     """
+    ok = ok_runs(results, task)
+    columns = ["task", "model", "init_label", "gap", "seed", "solved", "sequences_seen", "budget"]
+    return save_analysis(ok[columns].to_dict("records"), results, "sequences_to_solve", plot_learning_speed)
+
+
+def plot_learning_speed(ok, out):
+    import matplotlib
     import matplotlib.pyplot as plt
 
-    ok = ok_runs(results)
     inits = panel_order(ok["init_label"])
     models = list(dict.fromkeys(ok["model"]))
     palette = cell_palette(models)
@@ -209,12 +232,15 @@ def learning_speed(results):
             ax.plot(med.index, med.values, color=palette[model], label=f"{model} (median of solved)")
             ax.scatter(solved["gap"] * offsets[model], solved["sequences_seen"], color=palette[model], s=14)
             ax.scatter(unsolved["gap"] * offsets[model], unsolved["sequences_seen"], facecolors="none",
-                       edgecolors=palette[model], marker="^", s=40)  # fmt: skip
+                       edgecolors=palette[model], marker="^", s=40)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(init, fontsize=9)
+        gaps = sorted(ok["gap"].unique())
+        ax.set_xticks(gaps, [str(g) for g in gaps], fontsize=8)
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("gap (log)")
-        ax.set_ylabel("training sequences to 99 % validation accuracy (log)")
+        ax.set_ylabel("sequences to 99 % val. accuracy (log)")
         ax.legend(fontsize=7, title="hollow ^: unsolved within budget", title_fontsize=7)
-    fig.suptitle("Learning speed: unsolved runs are censored at the budget, not dropped", fontsize=10)
-    save_figure(fig, f"{results}/figures/sequences_to_solve")
+    layout(fig, f"Learning speed on {ok['task'].iloc[0]}: unsolved runs are censored at the budget, not dropped")
+    save_figure(fig, out)

@@ -153,7 +153,7 @@ def bench(cells, shapes=SHAPES, repeats=10, warmup=2, out=None):
                 rows.append({"cell": cell, "impl": name + impl_suffix if name != "torch" else name, "batch": batch,
                              "timesteps": timesteps, "units": units, "train_ms": round(train_ms, 2),
                              "infer_ms": round(infer_ms, 2), "train_gflops": round(flops / train_ms / 1e6, 2),
-                             "machine_matmul_gflops": round(peak, 1), "repeats": repeats})  # fmt: skip
+                             "machine_matmul_gflops": round(peak, 1), "repeats": repeats})
             keras.backend.clear_session()
             print(f"bench: {cell} B={batch} T={timesteps} H={units} done", file=sys.stderr)
     table = pd.DataFrame(rows)

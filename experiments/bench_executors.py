@@ -18,7 +18,7 @@ def bench_configs(n_runs):
     # target_accuracy 1.0 and one validation check: every run does exactly its 50 steps.
     models = ("lstm", "gru")
     return [RunConfig(model=models[i % 2], gap=40, seed=i // 2, budget=3200, eval_every=50, target_accuracy=1.0,
-                      n_val=256, n_test=256) for i in range(n_runs)]  # fmt: skip
+                      n_val=256, n_test=256) for i in range(n_runs)]
 
 
 def bench_executors(executors=("local", "process"), n_runs=8):

@@ -17,7 +17,8 @@ Commands:
     compare    other=DIR  success counts and reaches of RESULTS beside DIR's (Fisher's exact test per point)
     bench      [quick=1 cells=rnn,lstm,gru] time custom cells against Keras and PyTorch: RESULTS/bench.csv
 
-Every command takes results=DIR (default: results). Bad input ends with one line on stderr
+Every command takes results=DIR (default: results) and plugins=MODULE[,MODULE] (cells and
+tasks defined outside the repository; see experiments/plugins.py). Bad input ends with one line on stderr
 naming the bad value and what is allowed, exit code 2, and nothing written.
 """
 
@@ -30,7 +31,7 @@ from experiments.records import error_path, errors_dir
 from experiments.sweep import Terminated, check_writable
 
 COMMANDS = ("train", "sweep", "evaluate", "plot", "show-data", "presets", "bench-executors",
-            "gradients", "generalisation", "learning-speed", "report", "bench", "compare")  # fmt: skip
+            "gradients", "generalisation", "learning-speed", "report", "bench", "compare")
 
 
 # Commands that read a results folder and write their tables and figures into it.
@@ -99,6 +100,9 @@ def _terminate(signum, frame):
 
 def run(command, args):
     check_choice("command", command, COMMANDS)
+    from experiments import plugins
+
+    plugins.load(as_tuple(args.pop("plugins")) if args.get("plugins") else ())
     results = args.pop("results", "results")
     if results is None or str(results).strip() == "":
         raise UsageError("results= is empty; name a results folder (default: results)")
@@ -114,7 +118,7 @@ def run(command, args):
         print(f"{record['run_id']}: {record['status']}", end="")
         if record["status"] == "ok":
             print(f", test accuracy {record['test_accuracy']:.3f} (chance {record['chance_accuracy']:.3f}), "
-                  f"{record['sequences_seen']} sequences, {record['seconds']} s")  # fmt: skip
+                  f"{record['sequences_seen']} sequences, {record['seconds']} s")
         else:
             print(f": {record['error']}")
         if record["status"] == "error":
@@ -132,16 +136,17 @@ def run(command, args):
         configs = expand(preset, **overrides)
         counts = sweep(configs, results, executor=executor, retry=retry == "failed")
         print(f"sweep {preset}: {counts['done']} run now ({counts['diverged']} diverged), {counts['skipped']} skipped "
-              f"as already recorded, {counts['claimed']} left to another sweep")  # fmt: skip
+              f"as already recorded, {counts['claimed']} left to another sweep")
         if counts["errors"]:
             raise Failed(f"{counts['errors']} run(s) stopped by an error and recorded no result; "
-                         f"details in {errors_dir(results)}/; rerun the sweep to retry them")  # fmt: skip
+                         f"details in {errors_dir(results)}/; rerun the sweep to retry them")
     elif command == "evaluate":
         check_keys(args, ("n_test",), what="evaluate key")
         from experiments.evaluate import evaluate
 
         table = evaluate(results, n_test=check_int("n_test", args["n_test"], 1) if "n_test" in args else None)
-        print(f"wrote {results}/summary.csv: {len(table)} runs, {int((table['status'] != 'ok').sum())} failed")
+        print(f"wrote {results}/summary.csv: {len(table)} runs, {int((table['status'] == 'diverged').sum())} diverged, "
+              f"{table.attrs['left_out']} left out as unreadable")
     elif command == "plot":
         check_keys(args, (), what="plot key")
         from experiments.plot import plot_accuracy
@@ -161,22 +166,22 @@ def run(command, args):
     elif command == "gradients":
         from experiments.analysis import gradient_flow
 
-        check_keys(args, ("gap", "n"), what="gradients key")
+        check_keys(args, ("gap", "n", "task"), what="gradients key")
         gap = check_int("gap", args["gap"], 1) if args.get("gap") is not None else None
-        gradient_flow(results, gap=gap, n=check_int("n", args.get("n", 256), 1))
+        gradient_flow(results, gap=gap, n=check_int("n", args.get("n", 256), 1), task=args.get("task"))
         print(f"wrote {results}/gradient_flow.csv and {results}/figures/gradient_flow.png")
     elif command == "generalisation":
         from experiments.analysis import length_generalisation
 
-        check_keys(args, (), what="generalisation key")
-        length_generalisation(results)
+        check_keys(args, ("task",), what="generalisation key")
+        length_generalisation(results, task=args.get("task"))
         print(f"wrote {results}/length_generalisation.csv and {results}/figures/length_generalisation.png")
     elif command == "learning-speed":
         from experiments.analysis import learning_speed
 
-        check_keys(args, (), what="learning-speed key")
-        learning_speed(results)
-        print(f"wrote {results}/figures/sequences_to_solve.png")
+        check_keys(args, ("task",), what="learning-speed key")
+        learning_speed(results, task=args.get("task"))
+        print(f"wrote {results}/sequences_to_solve.csv and {results}/figures/sequences_to_solve.png")
     elif command == "compare":
         check_keys(args, ("other",), what="compare key")
         other = args.get("other")

@@ -33,7 +33,7 @@ def compare(a, b):
     for key in reach_tables[0].index.intersection(reach_tables[1].index):
         ra, rb = (t.loc[key] for t in reach_tables)
         rows.append({**dict(zip(KEYS, key)), "a": reach_text(ra), "b": reach_text(rb),
-                     "agree": intervals_overlap(ra.reach_low, ra.reach_high, rb.reach_low, rb.reach_high)})  # fmt: skip
+                     "agree": intervals_overlap(ra.reach_low, ra.reach_high, rb.reach_low, rb.reach_high)})
     return pd.DataFrame(points), pd.DataFrame(rows)
 
 
@@ -44,12 +44,12 @@ def markdown(points, rows, a, b):
         shown = points.sort_values(["agree", "fisher_p"])
         lines += ["| " + " | ".join(KEYS) + " | gap | a | b | Fisher p | agree |", "|" + "---|" * (len(KEYS) + 5)]
         lines += [f"| {' | '.join(str(r[k]) for k in KEYS)} | {r['gap']} | {r['a']} | {r['b']} | {r['fisher_p']:.3f} | "
-                  f"{'yes' if r['agree'] else '**no**'} |" for _, r in shown.iterrows()]  # fmt: skip
+                  f"{'yes' if r['agree'] else '**no**'} |" for _, r in shown.iterrows()]
     lines += ["", "Reaches (95 % intervals); agree = the intervals overlap.", ""]
     if not rows.empty:
         lines += ["| " + " | ".join(KEYS) + " | reach a | reach b | agree |", "|" + "---|" * (len(KEYS) + 3)]
         lines += [f"| {' | '.join(str(r[k]) for k in KEYS)} | {r['a']} | {r['b']} | {'yes' if r['agree'] else '**no**'} |"
-                  for _, r in rows.iterrows()]  # fmt: skip
+                  for _, r in rows.iterrows()]
     n_points, n_rows = len(points), len(rows)
     agree_points = int(points["agree"].sum()) if n_points else 0
     agree_rows = int(rows["agree"].sum()) if n_rows else 0

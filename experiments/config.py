@@ -10,7 +10,6 @@ import hashlib
 import inspect
 import json
 from dataclasses import dataclass
-from typing import Optional
 
 from datasets import TASKS
 from layers import CELLS
@@ -43,13 +42,13 @@ class RunConfig:
     n_val: int = 512
     n_test: int = 2048
     recurrent_init: str = "orthogonal"  # per-gate recurrent kernel init: orthogonal, glorot_uniform, identity
-    forget_bias: Optional[str] = None  # gated cells only: zero, one, chrono; None = the cell's default
+    forget_bias: str | None = None  # gated cells only: zero, one, chrono; None = the cell's default
     # Fields added after the first results were committed: None means the original behaviour.
-    optimizer: Optional[str] = None  # adam (None) or rmsprop (Arjovsky et al. 2016's choice)
-    chrono_tmax: Optional[int] = None  # T_max of chrono init; None = the task's sequence length
+    optimizer: str | None = None  # adam (None) or rmsprop (Arjovsky et al. 2016's choice)
+    chrono_tmax: int | None = None  # T_max of chrono init; None = the task's sequence length
     # How the cell is run, not what it computes: the same equations, rounded differently.
-    fused: Optional[bool] = None  # train through the cell's whole-sequence path (layers/sequence.py)
-    jit_compile: Optional[bool] = None  # compile training and inference with XLA
+    fused: bool | None = None  # train through the cell's whole-sequence path (layers/sequence.py)
+    jit_compile: bool | None = None  # compile training and inference with XLA
 
     def __post_init__(self):
         check_choice("model", self.model, CELLS)

@@ -16,7 +16,7 @@ from experiments.tables import accuracy_markdown, critical_gaps
 
 # The columns every summary starts with; the rest of the config follows.
 LEAD = ["model", "init_label", "task", "gap", "seed", "test_accuracy", "chance_accuracy",
-        "sequences_seen", "solved", "seconds", "status"]  # fmt: skip
+        "sequences_seen", "solved", "seconds", "status"]
 
 
 def summary_row(record, test_accuracy, test_loss):
@@ -37,10 +37,30 @@ def summary_row(record, test_accuracy, test_loss):
     return row
 
 
+# Fields that name a row of the tables (or follow from one) rather than a training protocol.
+ROW_FIELDS = ("model", "task", "gap", "seed", "recurrent_init", "forget_bias", "chrono_tmax")
+
+
+def label_variants(table):
+    """Keep runs trained under different protocols in different rows.
+
+    Tables and figures group by (task, cell, initialisation). Where a folder mixes protocols
+    (a quick sweep and a full-budget `make train`, say), every protocol field that differs
+    is written into the row's label, "orthogonal recurrent [budget=3200, units=16]", and
+    into a `variant` column, so no line or critical gap averages two protocols.
+    """
+    varying = [f for f in FIELDS if f not in ROW_FIELDS and table[f].astype(str).nunique() > 1]
+    table = table.copy()
+    table["variant"] = [", ".join(f"{f}={row[f]}" for f in varying) for _, row in table.iterrows()] if varying else ""
+    if varying:
+        table["init_label"] = table["init_label"] + " [" + table["variant"] + "]"
+    return table
+
+
 def summary_markdown(table, left_out=0):
     """summary.md: success counts and reach first (the headline), then mean accuracy and critical gap."""
     return ("## Success rate and reach\n\n" + success_markdown(table) + "\n## Mean accuracy and critical gap\n\n"
-            + accuracy_markdown(table, left_out=left_out))  # fmt: skip
+            + accuracy_markdown(table, left_out=left_out))
 
 
 def evaluate(results, n_test=None, progress=True):
@@ -81,7 +101,7 @@ def evaluate(results, n_test=None, progress=True):
         raise UsageError(f"no usable runs in {runs_dir(results)}: {len(left_out)} left out (see the warnings above)")
     table = pd.DataFrame(rows)
     rest = [c for c in FIELDS if c not in LEAD] + ["test_loss", "baseline_loss", "record_test_accuracy", "error", "run_id"]
-    table = table[LEAD + rest].sort_values(["task", "model", "init_label", "gap", "seed"], ignore_index=True)
+    table = label_variants(table[LEAD + rest]).sort_values(["task", "model", "init_label", "gap", "seed"], ignore_index=True)
     write_csv(f"{results}/summary.csv", table)
     crit = critical_gaps(table)
     write_csv(f"{results}/critical_gaps.csv", crit)

@@ -1,15 +1,17 @@
 """Accuracy versus gap, one line per (cell, initialisation), drawn from RESULTS/summary.csv alone."""
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on a server or in CI
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
 
-from experiments.config import UsageError  # noqa: E402
-from experiments.records import atomic_write  # noqa: E402
+from experiments.config import UsageError
+from experiments.records import atomic_write
 
 
 def read_summary(results):
@@ -45,7 +47,7 @@ def protocol(table):
     parts = [f"H={shared('units')} units", f"embedding {shared('embed_dim')}" if embedded else "no embedding (real-valued inputs)",
              f"{optimizer} lr {shared('learning_rate')}", f"clipnorm {shared('clipnorm')}", f"batch {shared('batch_size')}",
              f"at most {shared('budget')} training sequences", f"early stop at validation accuracy {shared('target_accuracy')}",
-             fused, f"{n_seeds} seed{'s' if n_seeds != '1' else ''} per point"]  # fmt: skip
+             fused, f"{n_seeds} seed{'s' if n_seeds != '1' else ''} per point"]
     return "Protocol: " + ", ".join(parts)
 
 
@@ -94,7 +96,7 @@ def plot_accuracy(results, out=None):
             ax.axhline(reference, color="grey", linestyle="--", linewidth=1, label="predict 1 (baseline)" if mse else "chance")
             if not part.empty:
                 sns.lineplot(data=part, x="gap", y=metric, hue="model", palette=palette, estimator="mean",
-                             errorbar=("pi", 100), marker="o", ax=ax)  # fmt: skip
+                             errorbar=("pi", 100), marker="o", ax=ax)
             ax.legend(fontsize=8, loc="upper left" if mse else "lower left", title=None)
             gaps = sorted(ok[ok["task"] == task]["gap"].unique())
             ax.set_xscale("log")
@@ -106,10 +108,22 @@ def plot_accuracy(results, out=None):
                 ax.set_ylim(0, 1.02)
             ax.set_xlabel("gap (log scale)", fontsize=8)
             ax.set_ylabel(("test mean squared error (log)" if mse else "test accuracy (fresh test set)") if col == 0 else "")
-    fig.suptitle("How far back can each cell carry the key?", fontsize=12)
-    fig.text(0.5, 0.005, protocol(ok) + "; line = mean over seeds, band = lowest to highest seed", ha="center", fontsize=8, wrap=True)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    layout(fig, "How far back can each cell carry the key?", protocol(ok) + "; line = mean over seeds, band = lowest to highest seed")
     return save_figure(fig, out or f"{results}/figures/accuracy_vs_gap")
+
+
+def layout(fig, title, caption="", title_size=11, caption_size=8):
+    """Title on top and caption below, both wrapped to the figure's width, with room kept for
+    them, so that nothing is clipped and the caption never overlaps the axes' labels."""
+    width, height = fig.get_size_inches()
+    wrap = lambda text, size: textwrap.wrap(text, max(20, int(width * 72 / (0.55 * size)))) if text else []
+    title_lines, caption_lines = wrap(title, title_size), wrap(caption, caption_size)
+    top = 1 - (len(title_lines) * 1.3 * title_size / 72 + 0.08) / height
+    bottom = (len(caption_lines) * 1.4 * caption_size / 72 + 0.1) / height if caption_lines else 0
+    fig.suptitle("\n".join(title_lines), fontsize=title_size, y=1 - 0.05 / height, va="top")
+    if caption_lines:
+        fig.text(0.5, 0.05 / height, "\n".join(caption_lines), ha="center", va="bottom", fontsize=caption_size)
+    fig.tight_layout(rect=(0, bottom, 1, top))
 
 
 def save_figure(fig, out):
@@ -118,6 +132,6 @@ def save_figure(fig, out):
     metadata = {"png": None, "pdf": {"CreationDate": None}}
     paths = [f"{out}.{ext}" for ext in metadata]
     for ext, path in zip(metadata, paths):
-        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, metadata=metadata[ext]))
+        atomic_write(path, lambda tmp, meta=metadata[ext]: fig.savefig(tmp, dpi=130, metadata=meta))
     plt.close(fig)
     return paths

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.evaluate import summary_markdown
 from experiments.plot import protocol, read_summary
 from experiments.records import load_records, write_text
-from experiments.evaluate import summary_markdown
 
 FIGURES = [
     ("accuracy_vs_gap", "Accuracy versus gap", "`make plot`: test accuracy on a fresh test set, mean over seeds, band = seed range."),
@@ -37,7 +37,7 @@ def report(results):
     if gradients.exists():
         lines += ["### Gradient at the key relative to the last input step", "",
                   "||d loss / d x_key|| / ||d loss / d x_last|| at the initial weights and after training, median over seeds.", "",
-                  gradient_ratio_markdown(pd.read_csv(gradients)), ""]  # fmt: skip
+                  gradient_ratio_markdown(pd.read_csv(gradients)), ""]
     versions = sorted({json.dumps(r["versions"], sort_keys=True) for r in records})
     machines = sorted({json.dumps(r.get("machine", {}), sort_keys=True) for r in records})
     lines += ["## Software and hardware", "", "Package versions recorded by the runs:", ""]
@@ -56,7 +56,7 @@ def gradient_ratio_markdown(table):
     near = table[table["distance"] == 0].set_index(["model", "init_label", "stage", "seed"])["grad_norm"]
     ratio = (far / near).groupby(level=["model", "init_label", "stage"]).median().unstack("stage")
     lines = ["| cell | initialisation | " + " | ".join(f"ratio, {stage}" for stage in ratio.columns) + " |",
-             "|---|---|" + "---|" * len(ratio.columns)]  # fmt: skip
+             "|---|---|" + "---|" * len(ratio.columns)]
     for (model, init), row in ratio.iterrows():
         lines.append(f"| {model} | {init} | " + " | ".join(f"{v:.1e}" for v in row) + " |")
     return "\n".join(lines)

@@ -119,13 +119,13 @@ def reach(group):
     ci = [np.nan, np.nan]
     if len(seeds) > 1:
         boot = stats.bootstrap((np.arange(len(seeds)),), crossing, n_resamples=N_BOOTSTRAP, method="percentile",
-                               confidence_level=CONFIDENCE, vectorized=False, random_state=0)  # fmt: skip
+                               confidence_level=CONFIDENCE, vectorized=False, random_state=0)
         bracket = grid_bracket(group)
         ci = [min(boot.confidence_interval.low, bracket[0]), max(boot.confidence_interval.high, bracket[1])]
-    clip = lambda v: round(float(2 ** np.clip(v, lo, hi)), 6)  # noqa: E731  a censored end is reported at the data's edge; round off log2 noise
+    clip = lambda v: round(float(2 ** np.clip(v, lo, hi)), 6)
     return {"reach": clip(point), "reach_low": clip(ci[0]) if not np.isnan(ci[0]) else np.nan,
             "reach_high": clip(ci[1]) if not np.isnan(ci[1]) else np.nan, "reach_censored": censored,
-            "low_censored": bool(ci[0] < lo), "high_censored": bool(ci[1] > hi), "seeds": len(seeds)}  # fmt: skip
+            "low_censored": bool(ci[0] < lo), "high_censored": bool(ci[1] > hi), "seeds": len(seeds)}
 
 
 def reaches(summary, keys=KEYS):
@@ -160,12 +160,12 @@ def success_markdown(summary, keys=KEYS):
     reach_rows = reaches(summary, keys).set_index(keys)
     gaps = sorted(rates["gap"].unique())
     lines = ["| " + " | ".join(keys) + " | " + " | ".join(f"{g}" for g in gaps) + " | reach (95 % CI) |",
-             "|" + "---|" * (len(keys) + len(gaps) + 1)]  # fmt: skip
+             "|" + "---|" * (len(keys) + len(gaps) + 1)]
     for key, part in rates.groupby(keys):
         by_gap = part.set_index("gap")
         cells = [f"{by_gap.loc[g, 'successes']}/{by_gap.loc[g, 'n']}" if g in by_gap.index else "" for g in gaps]
         lines.append(f"| {' | '.join(map(str, key))} | {' | '.join(cells)} | {reach_text(reach_rows.loc[key])} |")
     lines += ["", f"Seeds solved / seeds run at each gap (solved: test accuracy >= {THRESHOLD}; a diverged run is unsolved). "
               f"Reach: the gap where a logistic fit in log2(gap) crosses 50 % success, with a {CONFIDENCE:.0%} bootstrap "
-              "interval over seeds; '>' or '<' where it lies beyond the gaps run."]  # fmt: skip
+              "interval over seeds; '>' or '<' where it lies beyond the gaps run."]
     return "\n".join(lines) + "\n"

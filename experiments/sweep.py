@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from experiments import plugins
 from experiments.config import UsageError, check_choice
 from experiments.records import claim, claim_path, error_path, needs_run, outcome, read_records, release
 
@@ -85,6 +86,9 @@ def _worker_init(ignore_sigint=False):
     if ignore_sigint:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _die_with_parent()
+    from experiments import plugins
+
+    plugins.load()  # the cells and tasks the parent loaded, named in the inherited environment
     import tensorflow as tf
 
     try:
@@ -144,10 +148,18 @@ def _ray_runs(todo, results, finished, retry):
             include_dashboard=False,
             log_to_driver=False,
             configure_logging=False,
-            runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}},
+            runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(ROOT), os.getcwd()]), "TF_CPP_MIN_LOG_LEVEL": "3",
+                                      plugins.ENV: os.environ.get(plugins.ENV, "")}},
         )
-    except ConnectionError as err:
-        raise UsageError(f"cannot connect to Ray at RAY_ADDRESS={address!r}: {err}") from None
+    except Exception as err:  # ConnectionError, RuntimeError or AuthenticationError, by Ray version and cause
+        text = " ".join(str(err).split())[:300]
+        hint = ""
+        if address and os.environ.get("RAY_AUTH_MODE") != "token":
+            # `ray start` enables token authentication by default since Ray 2.52; a driver without
+            # the token is refused, and Ray's own error does not always say so.
+            hint = ("; if the cluster uses token authentication (the default of `ray start`), set RAY_AUTH_MODE=token "
+                    "and give this machine the cluster's token (~/.ray/auth_token or RAY_AUTH_TOKEN): README, 'Ray on a cluster'")
+        raise UsageError(f"cannot connect to Ray at RAY_ADDRESS={address!r}: {text}{hint}") from None
     try:
         task = ray.remote(num_cpus=1)(_run_in_ray_worker)
         pending_refs = [task.remote(cfg, results, retry) for cfg in todo]
@@ -211,9 +223,9 @@ def sweep(configs, results, executor="process", workers=None, progress=True, ret
     counts = {"done": 0, "diverged": 0, "errors": 0, "claimed": 0, "skipped": len(configs) - len(todo)}
     extras = [f"{diverged_before} of the recorded runs diverged (retry=failed trains them again)" if diverged_before and not retry else "",
               f"{to_retry} to retry after an error (see {Path(results) / 'errors'})" if to_retry else "",
-              f"{held} claimed by another sweep now" if held else ""]  # fmt: skip
+              f"{held} claimed by another sweep now" if held else ""]
     print(f"sweep: {len(configs)} runs, {counts['skipped']} already recorded and skipped, {len(todo)} to run"
-          + "".join(f"; {e}" for e in extras if e), file=sys.stderr)  # fmt: skip
+          + "".join(f"; {e}" for e in extras if e), file=sys.stderr)
     bar = tqdm(total=len(configs), initial=counts["skipped"], unit="run", disable=not progress, file=sys.stderr)
 
     def finished(status):

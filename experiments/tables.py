@@ -41,7 +41,7 @@ def critical_gaps(summary):
         per_seed = [critical_gap(g.set_index("gap")["test_accuracy"].to_dict()) for _, g in group.groupby("seed")]
         rows.append({**dict(zip(KEYS, key)), "critical_gap": critical_gap(mean.to_dict()),
                      "seed_min": min(per_seed), "seed_max": max(per_seed), "seeds": len(per_seed),
-                     "smallest_gap_run": int(group["gap"].min()), "largest_gap_run": int(group["gap"].max())})  # fmt: skip
+                     "smallest_gap_run": int(group["gap"].min()), "largest_gap_run": int(group["gap"].max())})
     return pd.DataFrame(rows, columns=CRITICAL_COLUMNS)
 
 
@@ -61,13 +61,13 @@ def accuracy_markdown(summary, left_out=0):
     crit = critical_gaps(summary).set_index(KEYS)
     gaps = list(table.columns)
     lines = ["| task | cell | initialisation | " + " | ".join(f"gap {g}" for g in gaps) + " | critical gap (seed range) |",
-             "|---|---|---|" + "---|" * (len(gaps) + 1)]  # fmt: skip
+             "|---|---|---|" + "---|" * (len(gaps) + 1)]
     for key, row in table.iterrows():
         cells = " | ".join("" if np.isnan(v) else f"{v:.2f}" for v in row)
         lines.append(f"| {' | '.join(map(str, key))} | {cells} | {critical_text(crit.loc[key])} |")
     diverged = int((summary["status"] == "diverged").sum())
     lines.append("")
     note = (f"Mean test accuracy over seeds; critical gap = largest gap up to which the mean stays >= {THRESHOLD}. "
-            f"{len(summary)} runs, {diverged} diverged (counted at chance accuracy, as unsolved)")  # fmt: skip
+            f"{len(summary)} runs, {diverged} diverged (counted at chance accuracy, as unsolved)")
     lines.append(note + (f"; {left_out} unreadable run(s) left out (named by `make evaluate`)." if left_out else "."))
     return "\n".join(lines) + "\n"

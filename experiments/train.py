@@ -167,13 +167,13 @@ def train(cfg, results, verbose=0):
         record.update(final_loss=loss, sequences_seen=steps * cfg.batch_size, history=history)
         if not math.isfinite(loss):
             record.update(status="diverged", error=f"training loss became {loss} after {steps} steps",
-                          test_accuracy=None, test_loss=None, val_accuracy=None, solved=False)  # fmt: skip
+                          test_accuracy=None, test_loss=None, val_accuracy=None, solved=False)
         else:
             x_test, y_test = task(cfg.gap, cfg.n_test, data_seed(cfg.seed, TEST))
             test_accuracy, test_loss = scores(model, task, x_test, y_test)
             record.update(status="ok", error=None, test_accuracy=test_accuracy, test_loss=test_loss,
                           val_accuracy=val_acc, solved=val_acc >= cfg.target_accuracy,
-                          model_file=str(model_path(".", cfg.run_id)))  # fmt: skip
+                          model_file=str(model_path(".", cfg.run_id)))
             # Saved as the run's own model (its config, e.g. chrono_tmax, is the run's), without
             # the optimizer (an uncompiled view of the same layers): a third the size.
             fresh.set_weights(model.get_weights())
@@ -184,7 +184,7 @@ def train(cfg, results, verbose=0):
         error_path(results, cfg.run_id).unlink(missing_ok=True)  # an earlier attempt's error, now superseded
     except Exception as err:  # a run must never take the sweep down with it, nor leave a result
         record.update(status="error", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(),
-                      seconds=round(time.perf_counter() - start, 2))  # fmt: skip
+                      seconds=round(time.perf_counter() - start, 2))
         try:
             write_json(error_path(results, cfg.run_id), record)
         except OSError:

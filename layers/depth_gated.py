@@ -63,7 +63,7 @@ class DepthGatedLSTMCell(LSTMCell):
                 "depth_cell": self.add_weight(shape=(self.units,), name=f"depth_cell_{layer}", initializer="zeros"),
                 "depth_lower": self.add_weight(shape=(self.units,), name=f"depth_lower_{layer}", initializer="zeros"),
                 "depth_bias": self.add_weight(shape=(self.units,), name=f"depth_bias_{layer}", initializer="zeros"),
-            }  # fmt: skip
+            }
             self.upper.append(weights)
 
     def call(self, inputs, states, training=False):

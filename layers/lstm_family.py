@@ -82,7 +82,7 @@ class LSTMFamilyCell(GatedCell):
         super().__init__(units, **kwargs)
         flags = dict(input_gate=input_gate, forget_gate=forget_gate, output_gate=output_gate,
                      input_activation=input_activation, output_activation=output_activation,
-                     coupled=coupled, full_gate_recurrence=full_gate_recurrence)  # fmt: skip
+                     coupled=coupled, full_gate_recurrence=full_gate_recurrence)
         for name, value in flags.items():
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be True or False, received {name}={value!r}")

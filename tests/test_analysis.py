@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.analysis import gradient_flow, input_gradient_norms, learning_speed, length_generalisation, generalisation_gaps
+from experiments.analysis import generalisation_gaps, gradient_flow, input_gradient_norms, learning_speed, length_generalisation
 from experiments.config import RunConfig
 from experiments.report import report
+
+pytestmark = pytest.mark.slow  # processes, sweeps or XLA compiles: left out by `make test-fast`
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +33,9 @@ def test_gradient_table_has_one_row_per_cell_stage_seed_and_distance(analysed):
 
 def test_input_gradient_norms_match_a_direct_jacobian():
     """The per-step norms equal those of d loss / d embedding taken through the whole model at once."""
+    import keras
     import tensorflow as tf
 
-    import keras
     from experiments.train import build_model
 
     model = build_model(RunConfig(model="gru", gap=3, units=4))
@@ -54,7 +56,7 @@ def test_length_generalisation_diagonal_equals_the_summary(analysed):
     diagonal = table[table["train_gap"] == table["test_gap"]]
     assert len(diagonal) == len(summary)
     merged = diagonal.merge(summary.reset_index(), left_on=["model", "init_label", "seed", "train_gap"],
-                            right_on=["model", "init_label", "seed", "gap"])  # fmt: skip
+                            right_on=["model", "init_label", "seed", "gap"])
     assert len(merged) == len(summary)
     np.testing.assert_array_equal(merged["test_accuracy_x"], merged["test_accuracy_y"])
     assert set(table[table["train_gap"] == 4]["test_gap"]) == set(generalisation_gaps(4)) == {1, 2, 4, 8, 16}

@@ -3,8 +3,11 @@
 import importlib.util
 
 import pandas as pd
+import pytest
 
 from experiments.bench import bench, markdown, step_flops
+
+pytestmark = pytest.mark.slow  # processes, sweeps or XLA compiles: left out by `make test-fast`
 
 
 def test_bench_at_a_tiny_size_writes_its_table(tmp_path):

@@ -50,7 +50,7 @@ def test_fluent_chance_and_decode():
 
 
 @pytest.mark.parametrize("kwargs,match", [({"gap": 0}, "gap=0"), ({"gap": -2}, "gap=-2"), ({"gap": 2.5}, "gap=2.5"),
-                                          ({"n": 0}, "n=0"), ({"seed": -1}, "seed=-1")])  # fmt: skip
+                                          ({"n": 0}, "n=0"), ({"seed": -1}, "seed=-1")])
 def test_bad_arguments_name_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TASKS["fluent"](**{"gap": 5, "n": 4, "seed": 0, **kwargs})

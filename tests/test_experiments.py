@@ -10,15 +10,16 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import ROOT, cli, snapshot
+
 from datasets import TASKS
 from experiments import presets
-from layers import CELLS
 from experiments.config import RunConfig, UsageError
 from experiments.evaluate import evaluate
-from experiments.sweep import sweep
 from experiments.train import train
+from layers import CELLS
+
+pytestmark = pytest.mark.slow  # processes, sweeps or XLA compiles: left out by `make test-fast`
 
 QUICK = dict(units=8, budget=640, eval_every=10, n_val=64, n_test=128)
 
@@ -111,15 +112,23 @@ def test_corrupt_record_is_reported_and_skipped(quick_results, tmp_path, capsys)
 
 
 def test_presets_expand_as_documented():
-    default = presets.expand("default")
-    assert len(default) == 126 and len({c.run_id for c in default}) == 126
-    assert sorted({c.gap for c in default}) == list(presets.GAPS) and presets.GAPS[0] == 5 and presets.GAPS[-1] >= 300
-    labels = {(c.model, c.init_label) for c in default}
+    first = presets.expand("first_look")
+    assert len(first) == 126 and len({c.run_id for c in first}) == 126
+    assert sorted({c.gap for c in first}) == list(presets.GAPS) and presets.GAPS[0] == 5 and presets.GAPS[-1] >= 300
+    labels = {(c.model, c.init_label) for c in first}
     chrono = "orthogonal recurrent, chrono forget bias"
     assert labels == {("rnn", "orthogonal recurrent"), ("rnn", "identity recurrent"), ("lstm", "orthogonal recurrent"),
-                      ("gru", "orthogonal recurrent"), ("lstm", chrono), ("gru", chrono)}  # fmt: skip
-    only_rnn = presets.expand("default", models=("rnn",), seeds=(0,))
+                      ("gru", "orthogonal recurrent"), ("lstm", chrono), ("gru", chrono)}
+    only_rnn = presets.expand("first_look", models=("rnn",), seeds=(0,))
     assert {c.init_label for c in only_rnn} == {"orthogonal recurrent", "identity recurrent"} and len(only_rnn) == 14
+    # The headline: the same rows, 10 seeds at every point, every first-look run among them
+    # (so its records are reused), the chrono rows out to 2560.
+    default = presets.expand("default")
+    assert len(default) == 570 and {c.run_id for c in first} <= {c.run_id for c in default}
+    assert {(c.model, c.init_label) for c in default} == labels
+    points = pd.DataFrame([(c.model, c.init_label, c.gap, c.seed) for c in default], columns=["m", "i", "g", "s"])
+    assert (points.groupby(["m", "i", "g"])["s"].nunique() == 10).all()
+    assert max(c.gap for c in default if c.init_label == chrono) == 2560
 
 
 def test_chrono_tmax_follows_the_gap():
@@ -189,7 +198,6 @@ def bad_input_runs(quick_results, tmp_path_factory):
     Returns ({(case, via): CompletedProcess}, folders, snapshots before, snapshots after).
     """
     import concurrent.futures as cf
-    import shutil
 
     tmp = tmp_path_factory.mktemp("bad")
     folders = {"empty": tmp / "empty", "missing": tmp / "missing"}
@@ -209,7 +217,7 @@ def bad_input_runs(quick_results, tmp_path_factory):
             jobs[(i, "make")] = make
     # As from a user's shell: no make variables inherited from the `make test` that runs pytest.
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
-    run = lambda cmd: subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)  # noqa: E731
+    run = lambda cmd: subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     with cf.ThreadPoolExecutor(4) as pool:
         outs = dict(zip(jobs, pool.map(run, jobs.values())))
     return outs, folders, before, [snapshot(f) for f in watched]

@@ -2,9 +2,13 @@
 layers/, runs through a sweep, the evaluation and the plot with no other edit."""
 
 import json
+import os
+from pathlib import Path
 
 import keras
 import pandas as pd
+import pytest
+from conftest import ROOT
 from keras import ops
 
 from experiments import presets
@@ -12,6 +16,8 @@ from experiments.evaluate import evaluate
 from experiments.plot import plot_accuracy
 from experiments.sweep import sweep
 from layers import CELLS
+
+pytestmark = pytest.mark.slow  # processes, sweeps or XLA compiles: left out by `make test-fast`
 
 
 @keras.saving.register_keras_serializable(package="tests")
@@ -49,3 +55,59 @@ def test_a_new_cell_runs_through_sweep_evaluate_and_plot(tmp_path, monkeypatch):
     assert all((tmp_path / "figures" / name).stat().st_size > 10_000 for name in ("accuracy_vs_gap.png", "accuracy_vs_gap.pdf"))
     assert paths[0].endswith("accuracy_vs_gap.png")
     assert list(pd.read_csv(tmp_path / "summary.csv")["model"]).count("leaky") == 1
+
+
+PLUGIN = '''
+import keras
+from keras import ops
+
+from layers import CELLS
+
+
+@keras.saving.register_keras_serializable(package="plugin")
+class HalfLeakCell(keras.layers.Layer):
+    """h_t = h_{t-1} / 2 + tanh(x_t W) / 2."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.state_size = self.output_size = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+
+    def call(self, inputs, states):
+        h = 0.5 * states[0] + 0.5 * ops.tanh(ops.matmul(inputs, self.kernel))
+        return h, [h]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+CELLS["half_leak"] = HalfLeakCell
+'''
+
+
+@pytest.mark.slow
+def test_a_cell_from_outside_the_repository_sweeps_in_worker_processes(tmp_path):
+    """A plugin module in a folder of the user's, named on the command line, reaches the
+    process executor's workers; the installed `memory-gap` command is used as a user would."""
+    import shutil
+    import subprocess
+    import sys
+
+    (tmp_path / "mycells.py").write_text(PLUGIN)
+    command = shutil.which("memory-gap", path=str(Path(sys.executable).parent)) or None
+    base = [command] if command else [sys.executable, "-m", "experiments"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = "" if command else str(ROOT)  # the installed command needs no path to the repository
+    out = subprocess.run(base + ["sweep", "preset=quick", "models=half_leak", "gaps=2,3", "executor=process",
+                                 "plugins=mycells", "results=out"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "2 run now" in out.stdout
+    records = [json.loads(p.read_text()) for p in (tmp_path / "out" / "runs").glob("*.json")]
+    assert len(records) == 2 and {r["status"] for r in records} == {"ok"} and {r["config"]["model"] for r in records} == {"half_leak"}
+    out = subprocess.run(base + ["evaluate", "results=out", "plugins=mycells"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    bad = subprocess.run(base + ["presets", "plugins=nowhere_module"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == ["error: cannot import plugin 'nowhere_module': No module named 'nowhere_module'"]

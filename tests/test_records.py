@@ -14,14 +14,16 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, cli
+
 from datasets import TASKS
 from experiments import presets, records
 from experiments.config import RunConfig
 from experiments.evaluate import evaluate
 from experiments.sweep import pending, sweep
 from experiments.tables import accuracy_markdown, critical_gaps
+
+pytestmark = pytest.mark.slow  # processes, sweeps or XLA compiles: left out by `make test-fast`
 
 QUICK = dict(units=8, budget=640, eval_every=10, n_val=64, n_test=128)
 
@@ -86,7 +88,7 @@ def summary_rows(accuracies):
         diverged = acc == "diverged"
         rows.append({"task": "fluent", "model": "rnn", "init_label": "orthogonal recurrent", "gap": gap, "seed": seed,
                      "test_accuracy": float("nan") if diverged else acc, "chance_accuracy": 0.125,
-                     "status": "diverged" if diverged else "ok"})  # fmt: skip
+                     "status": "diverged" if diverged else "ok"})
     return pd.DataFrame(rows)
 
 
@@ -136,7 +138,7 @@ def test_claims_are_exclusive_and_expire(tmp_path):
 def test_two_sweeps_into_one_folder_train_each_run_once(tmp_path):
     args = ["sweep", "preset=quick", "executor=local", f"results={tmp_path}"]
     procs = [subprocess.Popen([sys.executable, "-m", "experiments", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     trained = [int(out.strip().split(": ")[1].split(" run now")[0]) for out, _ in outs]
@@ -247,3 +249,47 @@ def test_killing_the_sweep_ends_its_workers(tmp_path, sig):
     assert wait_until(lambda: not any(alive(w) for w in workers), 10), "workers outlived the sweep"
     done = len(list((tmp_path / "runs").glob("[!.]*.json")))
     assert done < 18
+
+
+def test_runs_of_different_protocols_are_never_one_row(tmp_path):
+    # Before: one line mixed a quick run and a full-budget run of the same cell and gap.
+    for cfg in (RunConfig(model="rnn", gap=2, **QUICK), RunConfig(model="rnn", gap=2, **{**QUICK, "units": 4})):
+        sweep([cfg], tmp_path, executor="local", progress=False)
+    table = evaluate(tmp_path, progress=False)
+    assert sorted(table["init_label"]) == ["orthogonal recurrent [units=4]", "orthogonal recurrent [units=8]"]
+    assert len(critical_gaps(table)) == 2
+    out = cli("plot", f"results={tmp_path}")
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_ray_address_without_port_is_one_line_and_creates_nothing(tmp_path):
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1"}
+    out = subprocess.run([sys.executable, "-m", "experiments", "sweep", "preset=quick", "executor=ray", f"results={tmp_path / 'r'}"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["error: RAY_ADDRESS='127.0.0.1' has no port; expected host:port (e.g. 127.0.0.1:6379) or auto"]
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_results_path_with_a_space_reaches_the_command_whole(tmp_path):
+    results = tmp_path / "my results"
+    out = subprocess.run(["make", "--no-print-directory", "-s", "sweep", "PRESET=quick", "MODELS=rnn", "GAPS=2", "EXECUTOR=local",
+                          f"RESULTS={results}"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                         env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")})
+    assert out.returncode == 0, out.stderr
+    assert len(list((results / "runs").glob("*.json"))) == 1
+
+
+def test_an_empty_results_is_refused(tmp_path):
+    out = subprocess.run(["make", "--no-print-directory", "-s", "sweep", "PRESET=quick", "MODELS=rnn", "GAPS=2", "RESULTS="],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")})
+    assert out.returncode == 2 and "error: results= is empty; name a results folder" in out.stderr
+    assert not (ROOT / "None").exists()
+
+
+def test_make_sweep_passes_task_and_tasks(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    for var in ("TASK=temporal_order", "TASKS=temporal_order"):
+        out = subprocess.run(["make", "-n", "--no-print-directory", "sweep", var], cwd=ROOT, capture_output=True, text=True, env=env)
+        assert "tasks=temporal_order" in out.stdout, out.stdout

@@ -6,11 +6,11 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 from layers import CELLS, DepthGatedLSTMCell, LSTMCell
 from layers.base import RNN
 from layers.sequence import has_sequence_path

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import cli
+
 from experiments import stats
 from experiments.compare import compare, markdown
 
@@ -17,7 +17,7 @@ def summary(rows, model="rnn", init="orthogonal recurrent"):
             diverged = acc == "diverged"
             out.append({"task": "fluent", "model": model, "init_label": init, "gap": gap, "seed": seed,
                         "test_accuracy": np.nan if diverged else acc, "chance_accuracy": 0.125,
-                        "status": "diverged" if diverged else "ok"})  # fmt: skip
+                        "status": "diverged" if diverged else "ok"})
     return pd.DataFrame(out)
 
 
@@ -52,6 +52,7 @@ def test_reach_moves_with_the_data_and_is_censored_beyond_the_gaps_run():
     assert never.reach_censored == "below" and stats.reach_text(never) == "< 5"
 
 
+@pytest.mark.slow
 def test_compare_agrees_with_itself_and_flags_a_clear_disagreement(tmp_path):
     good = summary({5: [1.0] * 10, 10: [1.0] * 10, 20: [1.0] * 10, 40: [0.0] * 10})
     bad = summary({5: [1.0] * 10, 10: [0.0] * 10, 20: [0.0] * 10, 40: [0.0] * 10})
@@ -69,9 +70,10 @@ def test_compare_agrees_with_itself_and_flags_a_clear_disagreement(tmp_path):
     assert out.stdout.strip().splitlines()[-1] == "compare: 2 of 4 points agree, 0 of 1 reaches agree"
 
 
+@pytest.mark.slow
 def test_compare_bad_input_is_one_line_exit_2(tmp_path):
     for args, message in ((["compare"], "compare needs other=DIR"),
-                          (["compare", f"other={tmp_path / 'nowhere'}"], "no summary at")):  # fmt: skip
+                          (["compare", f"other={tmp_path / 'nowhere'}"], "no summary at")):
         out = cli(*args, f"results={tmp_path}")
         assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
 

@@ -7,10 +7,13 @@ import subprocess
 import sys
 import time
 
-
+import pytest
 from conftest import ROOT
+
 from experiments import presets
 from experiments.sweep import sweep
+
+pytestmark = pytest.mark.slow  # processes, sweeps or XLA compiles: left out by `make test-fast`
 
 SWEEP = ["sweep", "preset=quick", "seeds=0,1,2"]  # 18 runs of about a second
 
@@ -89,7 +92,7 @@ def test_every_executor_writes_the_same_records(tmp_path):
 def test_unreachable_ray_address_is_one_line(tmp_path):
     env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:9"}  # the discard port on loopback: nothing listens
     out = subprocess.run([sys.executable, "-m", "experiments", *SWEEP, "executor=ray", f"results={tmp_path}"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "error: RAY_ADDRESS='127.0.0.1:9' is unreachable (Connection refused); unset it to start a local Ray instance"

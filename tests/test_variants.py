@@ -1,11 +1,11 @@
 """Every cell variant against an independent computation: NumPy references written from the
 papers' equations, exact equivalences between cells, and finite-difference gradients."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 from layers import CELLS, ClockworkRNNCell, DepthGatedLSTMCell, LSTMCell, SimpleRNNCell
 from layers.lstm_family import LSTMFamilyCell
 
@@ -43,7 +43,7 @@ def numpy_lstm_family(x, w, flags, gates, peepholes):
         if flags["full_gate_recurrence"]:
             for q, part in zip(sig_gates, np.split(prev @ w["gate_recurrent_kernel"], len(sig_gates), axis=-1)):
                 z[q] = z[q] + part
-        peep = lambda q, cc: w[f"peephole_{q}"] * cc if q in peepholes else 0  # noqa: E731
+        peep = lambda q, cc: w[f"peephole_{q}"] * cc if q in peepholes else 0
         i = sig(z["i"] + peep("i", c)) if "i" in z else 1.0
         f = sig(z["f"] + peep("f", c)) if "f" in z else (1 - i if flags["coupled"] else 1.0)
         g = np.tanh(z["g"]) if flags["input_activation"] else z["g"]
