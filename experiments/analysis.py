@@ -6,7 +6,9 @@ the reference point: if the gradient that reaches the key decays geometrically w
 distance, gradient descent cannot learn to keep the key.
 """
 
+import dataclasses
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -244,3 +246,35 @@ def plot_learning_speed(ok, out):
         ax.legend(fontsize=7, title="hollow ^: unsolved within budget", title_fontsize=7)
     layout(fig, f"Learning speed on {ok['task'].iloc[0]}: unsolved runs are censored at the budget, not dropped")
     save_figure(fig, out)
+
+
+# ------------------------------------------------------------- the registry
+
+
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    """One analysis: `run(results, **keys)` writes RESULTS/<name>.csv and figures/<name>.{png,pdf}."""
+
+    name: str  # file stem of its CSV and figure
+    run: Callable
+    keys: tuple  # the keys its command takes
+    int_keys: tuple  # those of them that are positive integers
+    usage: str
+    help: str
+    title: str  # its section of REPORT.md
+    caption: str
+
+
+# Command name -> analysis. Each becomes a command (cli.py), a make target that `make analyse`
+# runs (checked by tests/test_cli.py) and a section of the report.
+ANALYSES = {
+    "gradients": Analysis("gradient_flow", gradient_flow, ("gap", "n", "task"), ("gap", "n"), "[gap=N n=256]",
+                          "gradient norm versus distance, initial and trained (gap: the longest every cell ran)",
+                          "Gradient flow", "`make gradients`: norm of the loss gradient reaching each input step, at initialisation and after training."),
+    "generalisation": Analysis("length_generalisation", length_generalisation, ("task",), (), "[task=T]",
+                               "models trained at gap g tested at g/4 .. 4g", "Length generalisation",
+                               "`make generalisation`: models trained at one gap, tested at g/4 .. 4g."),
+    "learning-speed": Analysis("sequences_to_solve", learning_speed, ("task",), (), "[task=T]",
+                               "training sequences to solve versus gap, unsolved runs censored", "Learning speed",
+                               "`make learning-speed`: training sequences to 99 % validation accuracy; hollow triangles never got there."),
+}

@@ -1,41 +1,54 @@
-"""Command line: `python -m experiments COMMAND key=value ...`, the layer the Makefile calls.
+"""Command line: `python -m experiments COMMAND key=value ...` (or `memory-gap ...`), the layer the Makefile calls.
 
-Commands:
-    train      model=lstm task=fluent gap=50 seed=0 [any RunConfig field=value]; the default
-               preset's protocol (whole-sequence path under XLA) unless a field says otherwise
-    sweep      preset=default [models=rnn,lstm gaps=5,50 seeds=0,1 executor=process retry=failed field=value]
-    evaluate   [n_test=N]
-    plot
-    show-data  task=fluent gap=5 [n=4 seed=0]
-    presets    list the presets and how many runs each has
-    bench-executors  [executors=local,process,ray n_runs=8] time one small sweep per executor
-    gradients  [gap=N] gradient norm versus distance, at initialisation and trained
-               (default: the longest gap every cell was run at)
-    generalisation   models trained at gap g tested at g/4 .. 4g
-    learning-speed   training sequences to solve versus gap
-    report     RESULTS/REPORT.md from everything in RESULTS
-    compare    other=DIR  success counts and reaches of RESULTS beside DIR's (Fisher's exact test per point)
-    bench      [quick=1 cells=rnn,lstm,gru] time custom cells against Keras and PyTorch: RESULTS/bench.csv
+Commands are found in `COMMANDS`, filled by the `@command` decorator below: the name, the keys
+it takes, one line of help and whether it writes into the results folder. That one registry
+drives the parsing, `--help`, and (checked by tests/test_cli.py) the Makefile's targets.
+Adding a command is one decorated function here; an analysis is one entry in
+`analysis.ANALYSES`, which also becomes a command and a section of the report.
 
 Every command takes results=DIR (default: results) and plugins=MODULE[,MODULE] (cells and
-tasks defined outside the repository; see experiments/plugins.py). Bad input ends with one line on stderr
-naming the bad value and what is allowed, exit code 2, and nothing written.
+tasks defined outside the repository; see experiments/plugins.py). Bad input ends with one
+line on stderr naming the bad value and what is allowed, exit code 2, and nothing written.
 """
 
+import dataclasses
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 from experiments.config import RunConfig, UsageError, check_choice, check_int, check_keys
 from experiments.records import error_path, errors_dir
 from experiments.sweep import Terminated, check_writable
 
-COMMANDS = ("train", "sweep", "evaluate", "plot", "show-data", "presets", "bench-executors",
-            "gradients", "generalisation", "learning-speed", "report", "bench", "compare")
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    run: Callable  # run(results, **args)
+    keys: tuple | None  # the keys it takes besides results= and plugins=; None: it checks them itself
+    help: str
+    usage: str = ""
+    writes_results: bool = False  # reads a results folder and writes into it: checked writable first
 
 
-# Commands that read a results folder and write their tables and figures into it.
-WRITES_RESULTS = ("evaluate", "plot", "gradients", "generalisation", "learning-speed", "report")
+COMMANDS = {}
+
+
+def command(name, keys=(), help="", usage="", writes_results=False):
+    """Register `fn(results, **args)` as the command `name`."""
+
+    def register(fn):
+        COMMANDS[name] = Command(fn, keys, help, usage, writes_results)
+        return fn
+
+    return register
+
+
+def usage():
+    lines = [__doc__.split("\n\n")[0], "", "Commands:"]
+    for name, cmd in COMMANDS.items():
+        lines.append(f"    {name:<16} {cmd.usage + '  ' if cmd.usage else ''}{cmd.help}")
+    return "\n".join(lines + ["", __doc__.split("\n\n")[-1].strip()])
 
 
 def parse_value(text):
@@ -74,7 +87,7 @@ def main(argv=None):
         signal.signal(signal.SIGTERM, _terminate)  # a scheduler's stop: handled like Ctrl-C
     try:
         if not argv or argv[0] in ("-h", "--help", "help"):
-            print(__doc__)
+            print(usage())
             return 0
         run(argv[0], parse_args(argv[1:]))
     except UsageError as err:
@@ -98,132 +111,97 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
-def run(command, args):
-    check_choice("command", command, COMMANDS)
+def run(name, args):
     from experiments import plugins
 
     plugins.load(as_tuple(args.pop("plugins")) if args.get("plugins") else ())
+    _register_analyses()  # again: a plugin may have added one
+    check_choice("command", name, COMMANDS)
+    cmd = COMMANDS[name]
     results = args.pop("results", "results")
     if results is None or str(results).strip() == "":
         raise UsageError("results= is empty; name a results folder (default: results)")
     results = str(results)
-    if command in WRITES_RESULTS:
+    if cmd.keys is not None:
+        check_keys(args, cmd.keys, what=f"{name} key")
+    if cmd.writes_results:
         check_writable(results, create=False)  # before any work: a read-only folder fails now, not after it
-    if command == "train":
-        cfg = train_config(args)
-        check_writable(results)
-        from experiments.train import train
-
-        record = train(cfg, results)
-        print(f"{record['run_id']}: {record['status']}", end="")
-        if record["status"] == "ok":
-            print(f", test accuracy {record['test_accuracy']:.3f} (chance {record['chance_accuracy']:.3f}), "
-                  f"{record['sequences_seen']} sequences, {record['seconds']} s")
-        else:
-            print(f": {record['error']}")
-        if record["status"] == "error":
-            raise Failed(f"run {record['run_id']} stopped by an error, no result recorded; details in {error_path(results, record['run_id'])}")
-    elif command == "sweep":
-        from experiments.presets import GRID_AXES, expand
-        from experiments.sweep import sweep
-
-        preset = args.pop("preset", "default")
-        executor = args.pop("executor", "process")
-        retry = args.pop("retry", None)
-        if retry is not None:
-            check_choice("retry", retry, ("failed",))
-        overrides = {k: as_tuple(v) if k in GRID_AXES else v for k, v in args.items()}
-        configs = expand(preset, **overrides)
-        counts = sweep(configs, results, executor=executor, retry=retry == "failed")
-        print(f"sweep {preset}: {counts['done']} run now ({counts['diverged']} diverged), {counts['skipped']} skipped "
-              f"as already recorded, {counts['claimed']} left to another sweep")
-        if counts["errors"]:
-            raise Failed(f"{counts['errors']} run(s) stopped by an error and recorded no result; "
-                         f"details in {errors_dir(results)}/; rerun the sweep to retry them")
-    elif command == "evaluate":
-        check_keys(args, ("n_test",), what="evaluate key")
-        from experiments.evaluate import evaluate
-
-        table = evaluate(results, n_test=check_int("n_test", args["n_test"], 1) if "n_test" in args else None)
-        print(f"wrote {results}/summary.csv: {len(table)} runs, {int((table['status'] == 'diverged').sum())} diverged, "
-              f"{table.attrs['left_out']} left out as unreadable")
-    elif command == "plot":
-        check_keys(args, (), what="plot key")
-        from experiments.plot import plot_accuracy
-
-        for path in plot_accuracy(results):
-            print(f"wrote {path}")
-    elif command == "show-data":
-        show_data(**args)
-    elif command == "bench-executors":
-        from experiments.bench_executors import EXECUTORS, bench_executors
-
-        check_keys(args, ("executors", "n_runs"), what="bench-executors key")
-        executors = as_tuple(args.get("executors", ("local", "process")))
-        for executor in executors:
-            check_choice("executor", executor, EXECUTORS)
-        bench_executors(executors, check_int("n_runs", args.get("n_runs", 8), 1))
-    elif command == "gradients":
-        from experiments.analysis import gradient_flow
-
-        check_keys(args, ("gap", "n", "task"), what="gradients key")
-        gap = check_int("gap", args["gap"], 1) if args.get("gap") is not None else None
-        gradient_flow(results, gap=gap, n=check_int("n", args.get("n", 256), 1), task=args.get("task"))
-        print(f"wrote {results}/gradient_flow.csv and {results}/figures/gradient_flow.png")
-    elif command == "generalisation":
-        from experiments.analysis import length_generalisation
-
-        check_keys(args, ("task",), what="generalisation key")
-        length_generalisation(results, task=args.get("task"))
-        print(f"wrote {results}/length_generalisation.csv and {results}/figures/length_generalisation.png")
-    elif command == "learning-speed":
-        from experiments.analysis import learning_speed
-
-        check_keys(args, ("task",), what="learning-speed key")
-        learning_speed(results, task=args.get("task"))
-        print(f"wrote {results}/sequences_to_solve.csv and {results}/figures/sequences_to_solve.png")
-    elif command == "compare":
-        check_keys(args, ("other",), what="compare key")
-        other = args.get("other")
-        if other is None or str(other).strip() == "":
-            raise UsageError("compare needs other=DIR, the results folder to set beside results=DIR")
-        from experiments.compare import compare, markdown
-
-        print(markdown(*compare(results, str(other)), results, other))
-    elif command == "report":
-        from experiments.report import report
-
-        check_keys(args, (), what="report key")
-        print(f"wrote {report(results)}")
-    elif command == "bench":
-        from experiments.bench import bench, markdown
-        from layers import CELLS
-
-        check_keys(args, ("quick", "cells"), what="bench key")
-        quick = bool(args.get("quick"))
-        cells = as_tuple(args.get("cells", ("rnn", "lstm", "gru") if quick else tuple(CELLS)))
-        for cell in cells:
-            check_choice("cell", cell, CELLS)
-        table = bench(cells, repeats=3 if quick else 10, warmup=1 if quick else 2, out=f"{results}/bench")
-        print(markdown(table))
-    elif command == "presets":
-        from experiments.presets import PRESETS, expand
-
-        for name in PRESETS:
-            print(f"{name}: {len(expand(name))} runs")
+    cmd.run(results, **args)
 
 
-def train_config(args):
-    """The RunConfig `train` trains: the default preset's run unless a field says otherwise."""
-    from experiments.presets import PROTOCOL
+@command("train", keys=None, usage="model=lstm task=fluent gap=50 seed=0 [field=value ...]",
+         help="train one run: the default preset's protocol unless a RunConfig field says otherwise")
+def train_command(results, **args):
+    cfg = train_config(args)
+    check_writable(results)
+    from experiments.train import train
 
-    return RunConfig.from_dict({**PROTOCOL, **args})
+    record = train(cfg, results)
+    print(f"{record['run_id']}: {record['status']}", end="")
+    if record["status"] == "ok":
+        print(f", test accuracy {record['test_accuracy']:.3f} (chance {record['chance_accuracy']:.3f}), "
+              f"{record['sequences_seen']} sequences, {record['seconds']} s")
+    else:
+        print(f": {record['error']}")
+    if record["status"] == "error":
+        raise Failed(f"run {record['run_id']} stopped by an error, no result recorded; details in {error_path(results, record['run_id'])}")
 
 
-def show_data(task="fluent", gap=5, n=4, seed=0, **extra):
+@command("sweep", keys=None, usage="preset=default [models=rnn,lstm gaps=5,50 seeds=0,1 executor=process retry=failed field=value]",
+         help="train every run of a preset not recorded yet")
+def sweep_command(results, preset="default", executor="process", retry=None, **args):
+    from experiments.presets import GRID_AXES, expand
+    from experiments.sweep import sweep
+
+    if retry is not None:
+        check_choice("retry", retry, ("failed",))
+    overrides = {k: as_tuple(v) if k in GRID_AXES else v for k, v in args.items()}
+    counts = sweep(expand(preset, **overrides), results, executor=executor, retry=retry == "failed")
+    print(f"sweep {preset}: {counts['done']} run now ({counts['diverged']} diverged), {counts['skipped']} skipped "
+          f"as already recorded, {counts['claimed']} left to another sweep")
+    if counts["errors"]:
+        raise Failed(f"{counts['errors']} run(s) stopped by an error and recorded no result; "
+                     f"details in {errors_dir(results)}/; rerun the sweep to retry them")
+
+
+@command("evaluate", keys=("n_test",), usage="[n_test=N]", writes_results=True,
+         help="score every saved model on a fresh test set: summary.csv, summary.md, success rates, reaches")
+def evaluate_command(results, n_test=None):
+    from experiments.evaluate import evaluate
+
+    table = evaluate(results, n_test=check_int("n_test", n_test, 1) if n_test is not None else None)
+    print(f"wrote {results}/summary.csv: {len(table)} runs, {int((table['status'] == 'diverged').sum())} diverged, "
+          f"{table.attrs['left_out']} left out as unreadable")
+
+
+@command("plot", writes_results=True, help="figures/accuracy_vs_gap.{png,pdf} from summary.csv")
+def plot_command(results):
+    from experiments.plot import plot_accuracy
+
+    for path in plot_accuracy(results):
+        print(f"wrote {path}")
+
+
+@command("report", writes_results=True, help="RESULTS/REPORT.md from everything in RESULTS")
+def report_command(results):
+    from experiments.report import report
+
+    print(f"wrote {report(results)}")
+
+
+@command("compare", keys=("other",), usage="other=DIR", help="success counts and reaches of RESULTS beside DIR's (Fisher's exact test per point)")
+def compare_command(results, other=None):
+    if other is None or str(other).strip() == "":
+        raise UsageError("compare needs other=DIR, the results folder to set beside results=DIR")
+    from experiments.compare import compare, markdown
+
+    print(markdown(*compare(results, str(other)), results, other))
+
+
+@command("show-data", keys=("task", "gap", "n", "seed"), usage="task=fluent gap=5 [n=4 seed=0]", help="print readable samples of a task")
+def show_data(results=None, task="fluent", gap=5, n=4, seed=0):
     from datasets import TASKS
 
-    check_keys(extra, ("task", "gap", "n", "seed"), what="show-data key")
     check_choice("task", task, TASKS)
     spec = TASKS[task]
     try:
@@ -235,4 +213,64 @@ def show_data(task="fluent", gap=5, n=4, seed=0, **extra):
         print("  " + spec.decode(row, target))
 
 
-__all__ = ["main"]
+@command("presets", help="list the presets and how many runs each has")
+def presets_command(results):
+    from experiments.presets import PRESETS, expand
+
+    for name in PRESETS:
+        print(f"{name}: {len(expand(name))} runs")
+
+
+@command("bench", keys=("quick", "cells"), usage="[quick=1 cells=rnn,lstm,gru]",
+         help="time custom cells against Keras and PyTorch: RESULTS/bench.csv")
+def bench_command(results, quick=None, cells=None):
+    from experiments.bench import bench, markdown
+    from layers import CELLS
+
+    quick = bool(quick)
+    cells = as_tuple(cells or (("rnn", "lstm", "gru") if quick else tuple(CELLS)))
+    for cell in cells:
+        check_choice("cell", cell, CELLS)
+    print(markdown(bench(cells, repeats=3 if quick else 10, warmup=1 if quick else 2, out=f"{results}/bench")))
+
+
+@command("bench-executors", keys=("executors", "n_runs"), usage="[executors=local,process,ray n_runs=8]",
+         help="time one small sweep per executor")
+def bench_executors_command(results, executors=("local", "process"), n_runs=8):
+    from experiments.bench_executors import EXECUTORS, bench_executors
+
+    executors = as_tuple(executors)
+    for executor in executors:
+        check_choice("executor", executor, EXECUTORS)
+    bench_executors(executors, check_int("n_runs", n_runs, 1))
+
+
+def _register_analyses():
+    """Each analysis of `analysis.ANALYSES` is a command of its own name."""
+    from experiments.analysis import ANALYSES
+
+    for name, analysis in ANALYSES.items():
+        if name in COMMANDS:
+            continue
+
+        def run_analysis(results, _analysis=analysis, **args):
+            for key in _analysis.int_keys:
+                if args.get(key) is not None:
+                    args[key] = check_int(key, args[key], 1)
+            _analysis.run(results, **args)
+            print(f"wrote {results}/{_analysis.name}.csv and {results}/figures/{_analysis.name}.png")
+
+        command(name, keys=analysis.keys, usage=analysis.usage, help=analysis.help, writes_results=True)(run_analysis)
+
+
+_register_analyses()
+
+
+def train_config(args):
+    """The RunConfig `train` trains: the default preset's run unless a field says otherwise."""
+    from experiments.presets import PROTOCOL
+
+    return RunConfig.from_dict({**PROTOCOL, **args})
+
+
+__all__ = ["COMMANDS", "command", "main"]

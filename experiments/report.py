@@ -6,16 +6,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.analysis import ANALYSES
 from experiments.evaluate import summary_markdown
 from experiments.plot import protocol, read_summary
 from experiments.records import load_records, write_text
 
-FIGURES = [
-    ("accuracy_vs_gap", "Accuracy versus gap", "`make plot`: test accuracy on a fresh test set, mean over seeds, band = seed range."),
-    ("gradient_flow", "Gradient flow", "`make gradients`: norm of the loss gradient reaching each input step, at initialisation and after training."),
-    ("length_generalisation", "Length generalisation", "`make generalisation`: models trained at one gap, tested at g/4 .. 4g."),
-    ("sequences_to_solve", "Learning speed", "`make learning-speed`: training sequences to 99 % validation accuracy; hollow triangles never got there."),
-]
+ACCURACY = ("accuracy_vs_gap", "Accuracy versus gap", "`make plot`: test accuracy on a fresh test set, mean over seeds, band = seed range.")
+
+
+def figures():
+    """The accuracy figure, then one section per analysis, in the registry's order (plugins' too)."""
+    return [ACCURACY] + [(a.name, a.title, a.caption) for a in ANALYSES.values()]
 
 
 def report(results):
@@ -28,7 +29,7 @@ def report(results):
     lines += ["## Success, reach and accuracy", ""]
     lines += [f"{len(summary)} runs: " + ", ".join(f"{n} {s}" for s, n in summary["status"].value_counts().items()) + ".", ""]
     lines += [summary_markdown(summary).replace("## ", "### "), ""]
-    for name, title, caption in FIGURES:
+    for name, title, caption in figures():
         if (results / "figures" / f"{name}.png").exists():
             lines += [f"## {title}", "", f"![{title}](figures/{name}.png)", "", caption, ""]
         else:

@@ -25,7 +25,6 @@ from experiments import plugins
 from experiments.config import UsageError, check_choice
 from experiments.records import claim, claim_path, error_path, needs_run, outcome, read_records, release
 
-EXECUTORS = ("local", "process", "ray")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -136,7 +135,12 @@ def check_ray_address(address):
         raise UsageError(f"RAY_ADDRESS={address!r} is unreachable ({err.strerror or err}); unset it to start a local Ray instance") from None
 
 
-def _ray_runs(todo, results, finished, retry):
+def _local_runs(todo, results, finished, retry, workers=None):
+    for cfg in todo:
+        finished(_run(cfg, results, retry))
+
+
+def _ray_runs(todo, results, finished, retry, workers=None):
     try:
         import ray
     except ImportError:
@@ -174,7 +178,9 @@ def _ray_runs(todo, results, finished, retry):
         ray.shutdown()
 
 
-def _process_runs(todo, results, finished, retry, workers):
+def _process_runs(todo, results, finished, retry, workers=None):
+    if len(todo) <= 1:  # starting a worker (a TensorFlow import) costs more than it saves
+        return _local_runs(todo, results, finished, retry)
     workers = workers or min(os.cpu_count() or 1, len(todo))
     # spawn, not fork: forking a process that has TensorFlow's thread pools is unsafe.
     ctx = multiprocessing.get_context("spawn")
@@ -238,13 +244,13 @@ def sweep(configs, results, executor="process", workers=None, progress=True, ret
         bar.update()
 
     try:
-        if executor == "ray":
-            _ray_runs(todo, results, finished, retry)
-        elif executor == "local" or len(todo) <= 1:
-            for cfg in todo:
-                finished(_run(cfg, results, retry))
-        else:
-            _process_runs(todo, results, finished, retry, workers)
+        EXECUTORS[executor](todo, results, finished, retry, workers)
     finally:
         bar.close()
     return counts
+
+
+# Name -> runner(todo, results, finished, retry, workers): trains every config of `todo` (via
+# `_run`, which claims, trains and releases) and calls `finished(outcome)` once per config.
+# A new executor is one such function and one line here.
+EXECUTORS = {"local": _local_runs, "process": _process_runs, "ray": _ray_runs}

@@ -3,6 +3,7 @@ layers/, runs through a sweep, the evaluation and the plot with no other edit.""
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import keras
@@ -94,7 +95,6 @@ def test_a_cell_from_outside_the_repository_sweeps_in_worker_processes(tmp_path)
     process executor's workers; the installed `memory-gap` command is used as a user would."""
     import shutil
     import subprocess
-    import sys
 
     (tmp_path / "mycells.py").write_text(PLUGIN)
     command = shutil.which("memory-gap", path=str(Path(sys.executable).parent)) or None
@@ -111,3 +111,56 @@ def test_a_cell_from_outside_the_repository_sweeps_in_worker_processes(tmp_path)
     assert out.returncode == 0, out.stderr
     bad = subprocess.run(base + ["presets", "plugins=nowhere_module"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == ["error: cannot import plugin 'nowhere_module': No module named 'nowhere_module'"]
+
+
+EXTENSIONS = '''
+import pandas as pd
+
+from experiments import analysis, sweep
+
+
+def serial_runs(todo, results, finished, retry, workers=None):
+    """An executor: every run in this process, the longest gap first."""
+    for cfg in sorted(todo, key=lambda c: -c.gap):
+        finished(sweep._run(cfg, results, retry))
+
+
+def count_runs(results, task=None):
+    """An analysis: runs per cell, as a table and a bar chart."""
+    import matplotlib.pyplot as plt
+
+    from experiments.plot import layout, save_figure
+
+    table = analysis.read_summary(results).groupby("model").size().rename("runs").reset_index()
+    table.to_csv(f"{results}/run_counts.csv", index=False)
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.bar(table["model"], table["runs"])
+    layout(fig, "Runs per cell")
+    save_figure(fig, f"{results}/figures/run_counts")
+
+
+sweep.EXECUTORS["serial"] = serial_runs
+analysis.ANALYSES["count-runs"] = analysis.Analysis("run_counts", count_runs, ("task",), (), "", "runs per cell", "Runs per cell", "runs per cell")
+'''
+
+
+@pytest.mark.slow
+def test_an_executor_and_an_analysis_from_outside_are_one_function_and_one_line(tmp_path):
+    """Through make: `make sweep EXECUTOR=serial` and the report's new section, from a plugin."""
+    import subprocess
+
+    (tmp_path / "myext.py").write_text(EXTENSIONS)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    env["MEMORY_GAP_PLUGINS"] = "myext"
+    env["PYTHONPATH"] = str(tmp_path)
+    results = tmp_path / "out"
+    for target in (["sweep", "PRESET=quick", "MODELS=rnn", "GAPS=2,3", "EXECUTOR=serial"], ["evaluate"], ["report"]):
+        out = subprocess.run(["make", "--no-print-directory", "-s", *target, f"RESULTS={results}"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr
+    out = subprocess.run([sys.executable, "-m", "experiments", "count-runs", f"results={results}"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert (results / "run_counts.csv").read_text().splitlines()[1] == "rnn,2"
+    subprocess.run(["make", "--no-print-directory", "-s", "report", f"RESULTS={results}"], cwd=ROOT, env=env, check=True, capture_output=True)
+    assert "![Runs per cell](figures/run_counts.png)" in (results / "REPORT.md").read_text()
