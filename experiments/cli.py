@@ -174,11 +174,11 @@ def evaluate_command(results, n_test=None):
           f"{table.attrs['left_out']} left out as unreadable")
 
 
-@command("plot", writes_results=True, help="figures/accuracy_vs_gap.{png,pdf} from summary.csv")
+@command("plot", writes_results=True, help="figures/success_vs_gap and accuracy_vs_gap.{png,pdf} from summary.csv")
 def plot_command(results):
-    from experiments.plot import plot_accuracy
+    from experiments.plot import plot_accuracy, plot_success
 
-    for path in plot_accuracy(results):
+    for path in plot_success(results) + plot_accuracy(results):
         print(f"wrote {path}")
 
 

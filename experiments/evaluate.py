@@ -57,9 +57,42 @@ def label_variants(table):
     return table
 
 
-def summary_markdown(table, left_out=0):
+def capacity(cfg):
+    """(trainable parameters of the whole model, numbers the cell carries from step to step)."""
+    import keras
+
+    from experiments.train import build_model
+
+    model = build_model(cfg)
+    cell = next(layer.cell for layer in model.layers if hasattr(layer, "cell"))
+    state = sum(int(s) for s in keras.tree.flatten(cell.state_size))
+    params = model.count_params()
+    keras.backend.clear_session()
+    return params, state
+
+
+def with_capacity(rows, table):
+    """`rows` (one per task, cell, initialisation) with the parameter count and state size of
+    the row's model, so that rows are compared at a stated capacity (Zoology and MAD's habit)."""
+    rows = rows.copy()
+    first = table.drop_duplicates(["task", "model", "init_label"]).set_index(["task", "model", "init_label"], drop=False)
+    sizes = [capacity(RunConfig.from_dict({f: _plain(first.loc[key][f]) for f in FIELDS}))
+             for key in zip(rows["task"], rows["model"], rows["init_label"])]
+    rows["params"], rows["state_size"] = [p for p, _ in sizes], [s for _, s in sizes]
+    return rows
+
+
+def _plain(value):
+    """A summary cell back to the type RunConfig expects (NaN -> None, numpy -> Python)."""
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def summary_markdown(table, left_out=0, reach_rows=None):
     """summary.md: success counts and reach first (the headline), then mean accuracy and critical gap."""
-    return ("## Success rate and reach\n\n" + success_markdown(table) + "\n## Mean accuracy and critical gap\n\n"
+    reach_rows = with_capacity(reaches(table), table) if reach_rows is None else reach_rows
+    return ("## Success rate and reach\n\n" + success_markdown(table, reach_rows=reach_rows) + "\n## Mean accuracy and critical gap\n\n"
             + accuracy_markdown(table, left_out=left_out))
 
 
@@ -106,7 +139,8 @@ def evaluate(results, n_test=None, progress=True):
     crit = critical_gaps(table)
     write_csv(f"{results}/critical_gaps.csv", crit)
     write_csv(f"{results}/success_rates.csv", success_rates(table))
-    write_csv(f"{results}/reaches.csv", reaches(table))
-    write_text(f"{results}/summary.md", summary_markdown(table, left_out=len(left_out)))
+    reach_rows = with_capacity(reaches(table), table)
+    write_csv(f"{results}/reaches.csv", reach_rows)
+    write_text(f"{results}/summary.md", summary_markdown(table, left_out=len(left_out), reach_rows=reach_rows))
     table.attrs["left_out"] = len(left_out)
     return table

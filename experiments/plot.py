@@ -112,6 +112,50 @@ def plot_accuracy(results, out=None):
     return save_figure(fig, out or f"{results}/figures/accuracy_vs_gap")
 
 
+def plot_success(results, out=None):
+    """Write RESULTS/figures/success_vs_gap.{png,pdf}: the headline figure.
+
+    A panel per (task, initialisation); a line per cell: the fraction of seeds that solved
+    the gap (test accuracy >= 0.9; diverged runs unsolved), the band its Wilson 95 %
+    interval, and a dotted vertical line at the cell's reach where it lies inside the gaps
+    run. The counts and reaches are those of summary.md (experiments/stats.py).
+    """
+    from experiments.stats import reaches, success_rates
+    from experiments.tables import THRESHOLD
+
+    table = read_summary(results)
+    rates, reach_rows = success_rates(table), reaches(table)
+    if rates.empty:
+        raise UsageError(f"no results in {results}/summary.csv; nothing to plot")
+    panels = [(t, i) for t in dict.fromkeys(rates["task"]) for i in panel_order(rates[rates["task"] == t]["init_label"])]
+    palette = cell_palette(rates["model"])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
+    for ax, (task, init) in zip(axes[0], panels):
+        part = rates[(rates["task"] == task) & (rates["init_label"] == init)]
+        for model, line in part.groupby("model", sort=True):
+            colour = palette[model]
+            n = f"{line['n'].min()}" if line["n"].min() == line["n"].max() else f"{line['n'].min()}-{line['n'].max()}"
+            ax.plot(line["gap"], line["rate"], marker="o", color=colour, label=f"{model} ({n} seeds)")
+            ax.fill_between(line["gap"], line["ci_low"], line["ci_high"], color=colour, alpha=0.15, linewidth=0)
+            r = reach_rows[(reach_rows["task"] == task) & (reach_rows["init_label"] == init) & (reach_rows["model"] == model)]
+            if not r.empty and r["reach_censored"].iloc[0] == "":
+                ax.axvline(r["reach"].iloc[0], color=colour, linestyle=":", linewidth=1.2)
+        gaps = sorted(part["gap"].unique())
+        ax.set_xscale("log")
+        ax.set_xticks(gaps, [str(g) for g in gaps], fontsize=7, rotation=45)
+        ax.minorticks_off()
+        ax.set_ylim(-0.02, 1.02)
+        ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_title(f"{task}: {init}", fontsize=9)
+        ax.set_xlabel("gap (log scale)", fontsize=8)
+        ax.set_ylabel(f"fraction of seeds solved (test acc. >= {THRESHOLD})" if ax is axes[0][0] else "")
+        ax.legend(fontsize=7, loc="lower left")
+    caption = (protocol(table[table["status"].isin(["ok", "diverged"])]) + "; band = Wilson 95 % interval; "
+               "dotted line = reach (logistic fit crosses 50 %), where it lies within the gaps run")
+    layout(fig, "How far back can each cell carry the key? Success rate over seeds", caption)
+    return save_figure(fig, out or f"{results}/figures/success_vs_gap")
+
+
 def layout(fig, title, caption="", title_size=11, caption_size=8):
     """Title on top and caption below, both wrapped to the figure's width, with room kept for
     them, so that nothing is clipped and the caption never overlaps the axes' labels."""

@@ -11,12 +11,13 @@ from experiments.evaluate import summary_markdown
 from experiments.plot import protocol, read_summary
 from experiments.records import load_records, write_text
 
-ACCURACY = ("accuracy_vs_gap", "Accuracy versus gap", "`make plot`: test accuracy on a fresh test set, mean over seeds, band = seed range.")
+PLOTS = [("success_vs_gap", "Success rate versus gap", "`make plot`: fraction of seeds solved, Wilson 95 % band, reach dotted."),
+         ("accuracy_vs_gap", "Accuracy versus gap", "`make plot`: test accuracy on a fresh test set, mean over seeds, band = seed range.")]
 
 
 def figures():
-    """The accuracy figure, then one section per analysis, in the registry's order (plugins' too)."""
-    return [ACCURACY] + [(a.name, a.title, a.caption) for a in ANALYSES.values()]
+    """The figures of `make plot`, then one section per analysis, in the registry's order (plugins' too)."""
+    return PLOTS + [(a.name, a.title, a.caption) for a in ANALYSES.values()]
 
 
 def report(results):
@@ -28,7 +29,9 @@ def report(results):
     lines += ["## Protocol", "", protocol(summary[summary["status"] == "ok"]) + ".", ""]
     lines += ["## Success, reach and accuracy", ""]
     lines += [f"{len(summary)} runs: " + ", ".join(f"{n} {s}" for s, n in summary["status"].value_counts().items()) + ".", ""]
-    lines += [summary_markdown(summary).replace("## ", "### "), ""]
+    reach_path = results / "reaches.csv"  # written by evaluate, with each row's capacity
+    reach_rows = pd.read_csv(reach_path) if reach_path.exists() else None
+    lines += [summary_markdown(summary, reach_rows=reach_rows).replace("## ", "### "), ""]
     for name, title, caption in figures():
         if (results / "figures" / f"{name}.png").exists():
             lines += [f"## {title}", "", f"![{title}](figures/{name}.png)", "", caption, ""]

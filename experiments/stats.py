@@ -154,18 +154,25 @@ def intervals_overlap(a_low, a_high, b_low, b_high):
     return bool(a_low <= b_high and b_low <= a_high)
 
 
-def success_markdown(summary, keys=KEYS):
-    """Markdown: successes/n per gap for each row, then its reach with the 95 % interval."""
+def success_markdown(summary, keys=KEYS, reach_rows=None):
+    """Markdown: successes/n per gap for each row, then its reach with the 95 % interval, and
+    its parameter count and state size where `reach_rows` has them (see evaluate.with_capacity)."""
     rates = success_rates(summary, keys)
-    reach_rows = reaches(summary, keys).set_index(keys)
+    reach_rows = (reaches(summary, keys) if reach_rows is None else reach_rows).set_index(keys)
+    capacity = "params" in reach_rows.columns
     gaps = sorted(rates["gap"].unique())
-    lines = ["| " + " | ".join(keys) + " | " + " | ".join(f"{g}" for g in gaps) + " | reach (95 % CI) |",
-             "|" + "---|" * (len(keys) + len(gaps) + 1)]
+    extra = " params | state size |" if capacity else ""
+    lines = ["| " + " | ".join(keys) + " | " + " | ".join(f"{g}" for g in gaps) + " | reach (95 % CI) |" + extra,
+             "|" + "---|" * (len(keys) + len(gaps) + 1 + 2 * capacity)]
     for key, part in rates.groupby(keys):
         by_gap = part.set_index("gap")
         cells = [f"{by_gap.loc[g, 'successes']}/{by_gap.loc[g, 'n']}" if g in by_gap.index else "" for g in gaps]
-        lines.append(f"| {' | '.join(map(str, key))} | {' | '.join(cells)} | {reach_text(reach_rows.loc[key])} |")
+        row = reach_rows.loc[key]
+        sizes = f" {row.params:,} | {row.state_size} |" if capacity else ""
+        lines.append(f"| {' | '.join(map(str, key))} | {' | '.join(cells)} | {reach_text(row)} |{sizes}")
     lines += ["", f"Seeds solved / seeds run at each gap (solved: test accuracy >= {THRESHOLD}; a diverged run is unsolved). "
               f"Reach: the gap where a logistic fit in log2(gap) crosses 50 % success, with a {CONFIDENCE:.0%} bootstrap "
-              "interval over seeds; '>' or '<' where it lies beyond the gaps run."]
+              "interval over seeds, widened to the gaps run on either side of the crossing; '>' or '<' where it lies "
+              "beyond the gaps run." + (" Params: trainable parameters of the whole model; state size: numbers carried "
+              "from step to step." if capacity else "")]
     return "\n".join(lines) + "\n"
