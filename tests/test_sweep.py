@@ -21,7 +21,11 @@ SWEEP = ["sweep", "preset=quick", "seeds=0,1,2"]  # 18 runs of about a second
 def start(args, results):
     """The CLI in its own process group, so a signal reaches it and every worker it started."""
     cmd = [sys.executable, "-m", "experiments", *args, f"results={results}"]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # SIGINT back to its default in the child: a job started in the background by a
+    # non-interactive shell (as CI may be) inherits it ignored, and Python then never raises
+    # KeyboardInterrupt, as a user's terminal would.
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_records(results, n, proc, timeout=300):
