@@ -148,17 +148,22 @@ def model_readable(results, run_id):
     return zipfile.is_zipfile(model_path(results, run_id))
 
 
-def needs_run(results, run_id, retry=False):
-    """Whether a sweep must (re)train `run_id`: no usable record, a record of an error, or an
-    ok record whose model is missing or unreadable; with `retry`, diverged runs too."""
+def recorded_outcome(results, run_id):
+    """What RESULTS holds for `run_id`: "ok", "diverged", "error", "no model" (ok, but its
+    model is missing or unreadable) or None (no usable record)."""
     try:
         record = read_record(record_path(results, run_id))
     except (ValueError, OSError):
-        return True
+        return None
     kind = outcome(record)
-    if kind == "error" or (retry and kind == "diverged"):
-        return True
-    return kind == "ok" and not model_readable(results, run_id)
+    return "no model" if kind == "ok" and not model_readable(results, run_id) else kind
+
+
+def needs_run(kind, retry=False):
+    """Whether a sweep must (re)train a run whose `recorded_outcome` is `kind`: no usable
+    record, a record of an error, or an ok record whose model is missing or unreadable;
+    with `retry`, diverged runs too."""
+    return kind in (None, "error", "no model") or (retry and kind == "diverged")
 
 
 # ------------------------------------------------------------------ claims
@@ -205,9 +210,10 @@ def claim(results, run_id):
                 return False
             # Move the stale claim aside under a unique name rather than delete it: of two
             # processes taking it at once, only one rename succeeds.
+            aside = path.with_name(f".stale.{os.getpid()}.{path.name}")
             try:
-                os.replace(path, path.with_name(f".stale.{os.getpid()}.{path.name}"))
-                path.with_name(f".stale.{os.getpid()}.{path.name}").unlink()
+                os.replace(path, aside)
+                aside.unlink()
             except FileNotFoundError:
                 pass
             continue

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from experiments import plugins
 from experiments.config import UsageError, check_choice
-from experiments.records import claim, claim_path, error_path, needs_run, outcome, read_records, release
+from experiments.records import claim, claim_path, error_path, needs_run, outcome, recorded_outcome, release
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def pending(configs, results, retry=False):
     """The configs a sweep must train: no usable record yet, an error to retry, a missing or
     unreadable model; with `retry`, diverged runs too (see `records.needs_run`)."""
-    return [c for c in configs if needs_run(results, c.run_id, retry)]
+    return [c for c in configs if needs_run(recorded_outcome(results, c.run_id), retry)]
 
 
 def check_writable(results, create=True):
@@ -104,7 +104,7 @@ def _run(cfg, results, retry=False):
         if not claim(results, cfg.run_id):
             return "claimed"
         try:
-            if not needs_run(results, cfg.run_id, retry):  # another sweep finished it meanwhile
+            if not needs_run(recorded_outcome(results, cfg.run_id), retry):  # another sweep finished it meanwhile
                 return "claimed"
             from experiments.train import train
 
@@ -220,10 +220,9 @@ def sweep(configs, results, executor="process", workers=None, progress=True, ret
         check_ray_address(os.environ["RAY_ADDRESS"])
     results = str(Path(results).resolve())  # workers may run elsewhere: give them an absolute path
     check_writable(results)
-    todo = pending(configs, results, retry)
-    ids = {c.run_id for c in configs}
-    recorded = [r for r in read_records(results)[0] if r["run_id"] in ids] if (Path(results) / "runs").is_dir() else []
-    diverged_before = sum(outcome(r) == "diverged" for r in recorded)
+    recorded = {c.run_id: recorded_outcome(results, c.run_id) for c in configs}  # each record read once
+    todo = [c for c in configs if needs_run(recorded[c.run_id], retry)]
+    diverged_before = sum(kind == "diverged" for kind in recorded.values())
     to_retry = sum(error_path(results, c.run_id).exists() for c in todo)
     held = sum(claim_path(results, c.run_id).exists() for c in todo)
     counts = {"done": 0, "diverged": 0, "errors": 0, "claimed": 0, "skipped": len(configs) - len(todo)}
