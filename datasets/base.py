@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from experiments.checks import check_int
+
 OUTPUTS = ("class", "sequence", "value")
 
 
@@ -70,7 +72,7 @@ class Task:
 
 
 def check_args(gap, n, seed, min_gap=1):
-    """Raise ValueError naming the first bad argument of a generator."""
-    for name, value, low in (("gap", gap, min_gap), ("n", n, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, received {name}={value!r}")
+    """Raise UsageError (a ValueError) naming the first bad argument of a generator."""
+    check_int("gap", gap, min_gap)
+    check_int("n", n, 1)
+    check_int("seed", seed, 0)

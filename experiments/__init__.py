@@ -1,16 +1,20 @@
 """Train, sweep, evaluate and plot: the experiment side of the suite (see cli.py)."""
 
 import os
+import sys
 
 
-def _import_tensorflow_quietly():
-    """Import TensorFlow with file descriptor 2 closed.
+def quiet_tensorflow():
+    """Import TensorFlow (if it is Keras' backend) with file descriptor 2 closed.
+
+    Called by whatever first needs Keras (`config.cell_registry`, `train`), never at import
+    time: reading records, tables and figures needs no TensorFlow (4-5 s to import here).
 
     TensorFlow 2.20+ logs oneDNN and CPU-feature notes through absl before it reads
     TF_CPP_MIN_LOG_LEVEL, so no setting hides them; they would bury the CLI's one-line errors.
     A failed import is retried (loudly) by whoever imports keras next.
     """
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or "tensorflow" in sys.modules:
         return
     # 3 also hides the harmless "NodeDef mentions attribute use_unbounded_threadpool" error
     # that tf.data logs on every fit; real failures still raise Python exceptions.
@@ -28,5 +32,3 @@ def _import_tensorflow_quietly():
         os.close(saved)
         os.close(devnull)
 
-
-_import_tensorflow_quietly()

@@ -15,9 +15,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from datasets import TASKS
-from experiments.config import RunConfig, UsageError
-from experiments.plot import cell_palette, layout, panel_order, read_summary, save_figure
+from experiments.checks import UsageError
+from experiments.config import RunConfig
+from experiments.plot import cell_palette, layout, panel_order, save_figure
 from experiments.records import model_path, write_csv
+from experiments.summary import read_summary
 
 
 def save_analysis(rows, results, name, plot):
@@ -57,8 +59,9 @@ def input_gradient_norms(model, x, y):
     e_t is the embedded input at step t, the cell's x_t. The model is Embedding -> RNN ->
     Dense, so the embedding output is where the gradient reaches the inputs.
     """
-    import keras
     import tensorflow as tf
+
+    from experiments.backend import keras
 
     embed, *rest = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -86,9 +89,9 @@ def gradient_flow(results, gap=None, n=256, task=None):
     untrained with the same seed (its initial weights). Rows: model, init_label, seed,
     stage ("initialisation" or "trained"), distance (steps from input to output), grad_norm.
     """
-    import keras
-
-    from experiments.train import EVAL, build_model, data_seed, seed_everything
+    from experiments.backend import keras
+    from experiments.data import EVAL, data_seed, seed_everything
+    from experiments.model import build_model
 
     # The gradient is taken at the embedding output with a classification loss: token tasks
     # with one answer per sequence. The fluent task is the one the analysis is drawn for.
@@ -165,9 +168,9 @@ def length_generalisation(results, task=None):
     seed stream and size), so the diagonal equals `test_accuracy` in the summary.
     Rows: model, init_label, seed, train_gap, test_gap, test_accuracy.
     """
-    import keras
-
-    from experiments.train import EVAL, data_seed, scores
+    from experiments.backend import keras
+    from experiments.data import EVAL, data_seed
+    from experiments.model import scores
 
     ok = ok_runs(results, task)
     rows = []

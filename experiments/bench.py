@@ -53,9 +53,8 @@ def matmul_gflops(n=2048, repeats=3):
 
 
 def keras_runner(layer, batch, timesteps, jit_compile=False, seed=0):
-    import keras
-
-    from experiments.train import compile_model
+    from experiments.backend import keras
+    from experiments.model import compile_model
 
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch, timesteps, D)).astype("float32")
@@ -98,8 +97,7 @@ def implementations(cell, batch, timesteps, units):
     (`layers.sequence`), where it has one; keras: the built-in layer; -xla: the same compiled
     by XLA; torch: `torch.nn`. Under the JAX backend everything is XLA-compiled already.
     """
-    import keras
-
+    from experiments.backend import keras
     from layers import CELLS
     from layers.base import RNN
     from layers.sequence import has_sequence_path
@@ -132,7 +130,7 @@ def bench(cells, shapes=SHAPES, repeats=10, warmup=2, out=None):
     With `out` (a path without suffix), also write `out`.csv and `out`.md, or under the JAX
     backend `out`_jax.csv and .md, so that the TensorFlow table is not overwritten.
     """
-    import keras
+    from experiments.backend import keras
 
     impl_suffix = "-jax" if keras.backend.backend() == "jax" else ""  # the same layers, on JAX
     peak = matmul_gflops()

@@ -17,7 +17,8 @@ import sys
 import threading
 from collections.abc import Callable
 
-from experiments.config import RunConfig, UsageError, check_choice, check_int, check_keys
+from experiments.checks import UsageError, check_choice, check_int, check_keys
+from experiments.config import RunConfig
 from experiments.records import error_path, errors_dir
 from experiments.sweep import Terminated, check_writable
 

@@ -11,8 +11,8 @@ Per row: both reaches and whether their 95 % intervals overlap (see `stats.reach
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from experiments.plot import read_summary
 from experiments.stats import intervals_overlap, reach_text, reaches, success_rates
+from experiments.summary import read_summary
 from experiments.tables import KEYS
 
 ALPHA = 0.05

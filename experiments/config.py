@@ -5,19 +5,15 @@ config and any table or figure can be rebuilt from the records alone.
 """
 
 import dataclasses
-import difflib
 import hashlib
 import inspect
 import json
+import types
 from dataclasses import dataclass
 
 from datasets import TASKS
-from layers import CELLS
-from layers.base import FORGET_BIASES, RECURRENT_INITS
-
-
-class UsageError(ValueError):
-    """Bad input from a user: the CLI prints it as one line and exits with code 2."""
+from experiments import quiet_tensorflow
+from experiments.checks import UsageError, check_bool, check_choice, check_int, check_keys, check_number
 
 
 @dataclass(frozen=True)
@@ -51,32 +47,16 @@ class RunConfig:
     jit_compile: bool | None = None  # compile training and inference with XLA
 
     def __post_init__(self):
-        check_choice("model", self.model, CELLS)
-        check_choice("task", self.task, TASKS)
-        for name in ("gap", "seed", "units", "embed_dim", "batch_size", "budget", "eval_every", "n_val", "n_test"):
-            check_int(name, getattr(self, name), low=0 if name == "seed" else 1)
-        for name in ("learning_rate", "clipnorm"):
-            check_positive(name, getattr(self, name))
-        if not 0 < self.target_accuracy <= 1:
-            raise UsageError(f"target_accuracy must be in (0, 1], received target_accuracy={self.target_accuracy!r}")
-        if self.budget < self.batch_size:
-            raise UsageError(f"budget must be at least batch_size={self.batch_size}, received budget={self.budget}")
+        check_fields(self)
+        cells = cell_registry()
+        check_choice("model", self.model, cells)
+        from layers.base import FORGET_BIASES, RECURRENT_INITS
+
         check_choice("recurrent_init", self.recurrent_init, RECURRENT_INITS)
-        if self.optimizer is not None:
-            check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        for name in ("fused", "jit_compile"):
-            if getattr(self, name) is not None:
-                check_bool(name, getattr(self, name))
-        if self.chrono_tmax is not None:
-            check_int("chrono_tmax", self.chrono_tmax, low=2)
-            if self.forget_bias != "chrono":
-                raise UsageError(f"chrono_tmax={self.chrono_tmax} needs forget_bias='chrono', received forget_bias={self.forget_bias!r}")
-        if self.gap < TASKS[self.task].min_gap:
-            raise UsageError(f"gap must be an integer >= {TASKS[self.task].min_gap} for task {self.task!r}, received gap={self.gap!r}")
         if self.forget_bias is not None:
             check_choice("forget_bias", self.forget_bias, FORGET_BIASES)
-            if not accepts(CELLS[self.model], "forget_bias"):
-                gated = [m for m, c in CELLS.items() if accepts(c, "forget_bias")]
+            if not accepts(cells[self.model], "forget_bias"):
+                gated = [m for m, c in cells.items() if accepts(c, "forget_bias")]
                 raise UsageError(
                     f"forget_bias={self.forget_bias!r} does not apply to model {self.model!r}; "
                     f"models with a forget gate: {', '.join(gated)}"
@@ -95,7 +75,7 @@ class RunConfig:
 
     def cell_kwargs(self):
         """Constructor arguments for `CELLS[model]`: only those the cell accepts."""
-        cell = CELLS[self.model]
+        cell = cell_registry()[self.model]
         kwargs = {}
         if accepts(cell, "recurrent_initializer"):
             kwargs["recurrent_initializer"] = self.recurrent_init
@@ -123,6 +103,55 @@ class RunConfig:
         return cls(**values)
 
 
+def cell_registry():
+    """`layers.CELLS`, imported on first use: it imports Keras, which reading records does not need."""
+    quiet_tensorflow()
+    from layers import CELLS
+
+    return CELLS
+
+
+def check_fields(cfg):
+    """Check every field's type and range that needs no registry of cells (so no Keras).
+
+    `RunConfig` adds the checks against the cells; `check_values` runs these alone on a
+    record's config, so reading records never imports TensorFlow.
+    """
+    check_choice("task", cfg.task, TASKS)
+    if not isinstance(cfg.model, str):
+        raise UsageError(f"model must be a name, received model={cfg.model!r}")
+    for name in ("gap", "seed", "units", "embed_dim", "batch_size", "budget", "eval_every", "n_val", "n_test"):
+        check_int(name, getattr(cfg, name), low=0 if name == "seed" else 1)
+    for name in ("learning_rate", "clipnorm"):
+        check_number(name, getattr(cfg, name))
+    if not 0 < check_number("target_accuracy", cfg.target_accuracy) <= 1:
+        raise UsageError(f"target_accuracy must be in (0, 1], received target_accuracy={cfg.target_accuracy!r}")
+    if cfg.budget < cfg.batch_size:
+        raise UsageError(f"budget must be at least batch_size={cfg.batch_size}, received budget={cfg.budget}")
+    for name in ("recurrent_init", "forget_bias"):
+        if not isinstance(getattr(cfg, name), str | None):
+            raise UsageError(f"{name} must be a name, received {name}={getattr(cfg, name)!r}")
+    if cfg.optimizer is not None:
+        check_choice("optimizer", cfg.optimizer, OPTIMIZERS)
+    for name in ("fused", "jit_compile"):
+        if getattr(cfg, name) is not None:
+            check_bool(name, getattr(cfg, name))
+    if cfg.chrono_tmax is not None:
+        check_int("chrono_tmax", cfg.chrono_tmax, low=2)
+        if cfg.forget_bias != "chrono":
+            raise UsageError(f"chrono_tmax={cfg.chrono_tmax} needs forget_bias='chrono', received forget_bias={cfg.forget_bias!r}")
+    if cfg.gap < TASKS[cfg.task].min_gap:
+        raise UsageError(f"gap must be an integer >= {TASKS[cfg.task].min_gap} for task {cfg.task!r}, received gap={cfg.gap!r}")
+
+
+def check_values(values):
+    """`check_fields` on a dict of config values (missing fields take their defaults)."""
+    check_keys(values, FIELDS)
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    check_fields(types.SimpleNamespace(**{**defaults, **values}))
+    return values
+
+
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
 LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile")
 OPTIMIZERS = ("adam", "rmsprop")
@@ -131,35 +160,3 @@ OPTIMIZERS = ("adam", "rmsprop")
 def accepts(cls, argument):
     """Whether `cls(...)` takes `argument` somewhere in its constructor chain."""
     return any(argument in inspect.signature(c.__init__).parameters for c in cls.__mro__ if "__init__" in vars(c))
-
-
-def check_keys(values, allowed, what="config key"):
-    for key in values:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UsageError(f"unknown {what} {key!r}{hint}; allowed: {', '.join(allowed)}")
-
-
-def check_choice(name, value, allowed):
-    if value not in allowed:
-        raise UsageError(f"unknown {name} {value!r}; allowed: {', '.join(map(str, allowed))}")
-    return value
-
-
-def check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise UsageError(f"{name} must be an integer >= {low}, received {name}={value!r}")
-    return value
-
-
-def check_bool(name, value):
-    if not isinstance(value, bool):
-        raise UsageError(f"{name} must be true or false, received {name}={value!r}")
-    return value
-
-
-def check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise UsageError(f"{name} must be a number > 0, received {name}={value!r}")
-    return value

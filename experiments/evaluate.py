@@ -9,7 +9,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from datasets import TASKS
-from experiments.config import FIELDS, RunConfig, UsageError
+from experiments.checks import UsageError
+from experiments.config import FIELDS, RunConfig
 from experiments.records import model_path, outcome, read_records, runs_dir, write_csv, write_text
 from experiments.stats import reaches, success_markdown, success_rates
 from experiments.tables import accuracy_markdown, critical_gaps
@@ -59,9 +60,8 @@ def label_variants(table):
 
 def capacity(cfg):
     """(trainable parameters of the whole model, numbers the cell carries from step to step)."""
-    import keras
-
-    from experiments.train import build_model
+    from experiments.backend import keras
+    from experiments.model import build_model
 
     model = build_model(cfg)
     cell = next(layer.cell for layer in model.layers if hasattr(layer, "cell"))
@@ -105,9 +105,9 @@ def evaluate(results, n_test=None, progress=True):
     malformed records, and ok runs whose saved model is missing or unreadable (the next
     sweep retrains those). Errors (RESULTS/errors/) are not results and never appear.
     """
-    import keras
-
-    from experiments.train import EVAL, data_seed, scores
+    from experiments.backend import keras
+    from experiments.data import EVAL, data_seed
+    from experiments.model import scores
 
     records, problems = read_records(results)
     rows, left_out = [], [f"{path}: {reason}" for path, reason in problems]

@@ -22,7 +22,7 @@ import importlib.metadata
 import os
 import sys
 
-from experiments.config import UsageError
+from experiments.checks import UsageError
 
 ENV = "MEMORY_GAP_PLUGINS"
 GROUP = "memory_gap.plugins"

@@ -6,9 +6,10 @@ shared by every run of the grid. An experiment states only what differs from the
 import itertools
 
 from datasets import TASKS
-from experiments.config import FIELDS, RunConfig, UsageError, accepts, check_keys
-from layers import CELLS
+from experiments.checks import UsageError, check_keys
+from experiments.config import FIELDS, RunConfig, accepts, cell_registry
 
+CELLS = cell_registry()  # with any plugin cells loaded before this import (the CLI loads them first)
 GRID_AXES = {"models": "model", "tasks": "task", "gaps": "gap", "seeds": "seed"}
 
 # Seven gaps, a factor of 2 apart, from 5 to 320: the log-scaled x axis of every figure.

@@ -11,7 +11,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from experiments.config import UsageError
+from experiments.checks import UsageError
 
 
 def runs_dir(results):
@@ -91,14 +91,14 @@ def outcome(record):
 
 
 def check_record(record):
-    """Raise ValueError naming what is wrong with a parsed record; return its RunConfig."""
-    from experiments.config import RunConfig
+    """Raise ValueError naming what is wrong with a parsed record (without importing Keras)."""
+    from experiments.config import check_values
 
     if not isinstance(record, dict) or "config" not in record or "status" not in record:
         raise ValueError("not a run record (no config or status)")
     if not isinstance(record["config"], dict):
         raise ValueError(f"config is not a mapping: {record['config']!r}")
-    cfg = RunConfig.from_dict(record["config"])  # UsageError (a ValueError) names the bad field
+    check_values(record["config"])  # UsageError (a ValueError) names the bad field
     if record["status"] not in RESULT_STATUSES + ("failed",):
         raise ValueError(f"unknown status {record['status']!r}; allowed: {', '.join(RESULT_STATUSES)}")
     if record["status"] == "ok":
@@ -106,7 +106,6 @@ def check_record(record):
             value = record.get(key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= (1 if key == "test_accuracy" else math.inf):
                 raise ValueError(f"{key} must be a number{' in [0, 1]' if key == 'test_accuracy' else ' >= 0'}, received {key}={value!r}")
-    return cfg
 
 
 def read_record(path):

@@ -8,8 +8,8 @@ import pandas as pd
 
 from experiments.analysis import ANALYSES
 from experiments.evaluate import summary_markdown
-from experiments.plot import protocol, read_summary
 from experiments.records import load_records, write_text
+from experiments.summary import protocol, read_summary
 
 PLOTS = [("success_vs_gap", "Success rate versus gap", "`make plot`: fraction of seeds solved, Wilson 95 % band, reach dotted."),
          ("accuracy_vs_gap", "Accuracy versus gap", "`make plot`: test accuracy on a fresh test set, mean over seeds, band = seed range.")]

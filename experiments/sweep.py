@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from experiments import plugins
-from experiments.config import UsageError, check_choice
+from experiments.checks import UsageError, check_choice
 from experiments.records import claim, claim_path, error_path, needs_run, outcome, recorded_outcome, release
 
 ROOT = Path(__file__).resolve().parents[1]

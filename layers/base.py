@@ -2,9 +2,11 @@
 
 Every cell in this package is a `keras.layers.Layer` that honours the cell contract of
 `keras.layers.RNN`: attributes `state_size` and `output_size`, and
-`call(inputs_t, states_t) -> (output_t, new_states_t)`. `RecurrentCell` holds what all of
-them share: a fused input kernel (D, G*H), a fused recurrent kernel (H, G*H) and a bias, with
-the same names and shapes as the matching built-in Keras cell, so weights copy across.
+`call(inputs_t, states_t) -> (output_t, new_states_t)`. `Cell` holds what all of them share
+(units, a fused input kernel (D, G*H), a bias); `RecurrentCell` adds the fused recurrent
+kernel (H, G*H) of cells whose gates read the previous state, with the same names and shapes
+as the matching built-in Keras cell, so weights copy across. `sequence_layer` turns any entry
+of `CELLS` (a cell, or a layer that runs whole sequences) into the layer a model stacks.
 """
 
 import math
@@ -12,26 +14,13 @@ import math
 import keras
 from keras import ops
 
+from experiments.checks import check_choice, check_int, check_number
 from layers.sequence import has_sequence_path
 
 PACKAGE = "memory_gap"  # the namespace of every class registered for `.keras` saving
 
 RECURRENT_INITS = ("orthogonal", "glorot_uniform", "identity")
 FORGET_BIASES = ("zero", "one", "chrono")
-
-
-def check_positive_int(name, value):
-    """Return `value` if it is a positive int, else raise ValueError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, received {name}={value!r}")
-    return value
-
-
-def check_choice(name, value, allowed):
-    """Return `value` if it is one of `allowed`, else raise ValueError listing them."""
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}; received {name}={value!r}")
-    return value
 
 
 def blockwise(initializer, n_blocks):
@@ -83,25 +72,28 @@ def gate_bias(units, n_gates, forget_gate, forget_bias, chrono_tmax, input_gate=
     return init
 
 
-class RecurrentCell(keras.layers.Layer):
-    """Base of every cell: fused kernels with Keras' names, validated arguments, config.
+class Cell(keras.layers.Layer):
+    """Base of every cell: units, a fused input kernel (D, G*H) and a bias, with Keras' names.
 
-    Subclasses set `n_gates` (G, the number of (H, H) blocks in the fused kernels), may
+    What a cell whose gates read only the input has (minGRU, minLSTM, IndRNN's input side):
+    no recurrent kernel and no option to initialise one. Subclasses set `n_gates` (G), may
     override `bias_shape` and `bias_initializer`, and implement `call`. Whatever they add to
     the constructor they also return from `cell_args`, so `get_config` stays complete.
 
     Args:
         units: H, the size of the hidden state (positive int).
-        recurrent_initializer: one of "orthogonal" (default, as in Keras), "glorot_uniform",
-            "identity"; applied to each gate's (H, H) block separately.
     """
 
     n_gates = 1
 
-    def __init__(self, units, recurrent_initializer="orthogonal", **kwargs):
+    def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        self.units = check_positive_int("units", units)
-        self.recurrent_initializer = check_choice("recurrent_initializer", recurrent_initializer, RECURRENT_INITS)
+        self.units = check_int("units", units)
+
+    @classmethod
+    def sequence_layer(cls, units, options, return_sequences=False, fused=True):
+        """The layer that runs this cell over a sequence: (B, T, D) -> (B, H) or (B, T, H)."""
+        return RNN(cls(units, **options), fused=fused, return_sequences=return_sequences)
 
     @property
     def state_size(self):
@@ -120,19 +112,59 @@ class RecurrentCell(keras.layers.Layer):
     def build(self, input_shape):
         width = self.n_gates * self.units
         self.kernel = self.add_weight(shape=(input_shape[-1], width), name="kernel", initializer="glorot_uniform")
+        self.build_recurrent(width)
+        self.bias = self.add_weight(shape=self.bias_shape(), name="bias", initializer=self.bias_initializer())
+
+    def build_recurrent(self, width):
+        """Create the weights that read the previous state, between kernel and bias (Keras' order)."""
+
+    def cell_args(self):
+        """The constructor arguments of this cell (not those of `keras.layers.Layer`)."""
+        return {"units": self.units}
+
+    def get_config(self):
+        return {**super().get_config(), **self.cell_args()}
+
+
+class RecurrentCell(Cell):
+    """A `Cell` whose gates also read the previous state through a fused recurrent kernel (H, G*H).
+
+    The kernels have the same names and shapes as the matching built-in Keras cell, so
+    weights copy across.
+
+    Args:
+        units: H, the size of the hidden state (positive int).
+        recurrent_initializer: one of "orthogonal" (default, as in Keras), "glorot_uniform",
+            "identity"; applied to each gate's (H, H) block separately.
+    """
+
+    def __init__(self, units, recurrent_initializer="orthogonal", **kwargs):
+        super().__init__(units, **kwargs)
+        self.recurrent_initializer = check_choice("recurrent_initializer", recurrent_initializer, RECURRENT_INITS)
+
+    def build_recurrent(self, width):
         self.recurrent_kernel = self.add_weight(
             shape=(self.units, width),
             name="recurrent_kernel",
             initializer=blockwise(self.recurrent_initializer, self.n_gates),
         )
-        self.bias = self.add_weight(shape=self.bias_shape(), name="bias", initializer=self.bias_initializer())
 
     def cell_args(self):
-        """The constructor arguments of this cell (not those of `keras.layers.Layer`)."""
-        return {"units": self.units, "recurrent_initializer": self.recurrent_initializer}
+        return {**super().cell_args(), "recurrent_initializer": self.recurrent_initializer}
 
-    def get_config(self):
-        return {**super().get_config(), **self.cell_args()}
+
+def sequence_layer(entry, units, options, return_sequences=False, fused=True):
+    """The sequence layer (B, T, D) -> (B, H), or (B, T, H) with `return_sequences`, of a `CELLS` entry.
+
+    The one seam between the registry and a model: an entry that runs whole sequences itself
+    (attention, a parallel scan) defines the classmethod `sequence_layer(units, options,
+    return_sequences, fused)`, as `Cell` does to wrap itself in `RNN`; any other Keras cell
+    (a plugin's, or Keras' own) is wrapped in `RNN` here.
+    """
+    build = getattr(entry, "sequence_layer", None)
+    if build is None:
+        return RNN(entry(units, **options), fused=fused, return_sequences=return_sequences)
+    return build(units, options, return_sequences=return_sequences, fused=fused)
 
 
 class GatedCell(RecurrentCell):
@@ -150,9 +182,7 @@ class GatedCell(RecurrentCell):
     def __init__(self, units, forget_bias="one", chrono_tmax=100, **kwargs):
         super().__init__(units, **kwargs)
         self.forget_bias = check_choice("forget_bias", forget_bias, FORGET_BIASES)
-        if isinstance(chrono_tmax, bool) or not isinstance(chrono_tmax, (int, float)) or chrono_tmax < 2:
-            raise ValueError(f"chrono_tmax must be a number >= 2, received chrono_tmax={chrono_tmax!r}")
-        self.chrono_tmax = chrono_tmax
+        self.chrono_tmax = check_number("chrono_tmax", chrono_tmax, low=2, strict=False)
 
     def bias_initializer(self):
         n_blocks = math.prod(self.bias_shape()) // self.units

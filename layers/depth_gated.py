@@ -7,7 +7,8 @@ adds its lower layer's cell state c^l_t to its own, through a depth gate d.
 import keras
 from keras import ops
 
-from layers.base import PACKAGE, RecurrentLayer, blockwise, check_positive_int
+from experiments.checks import check_int
+from layers.base import PACKAGE, RecurrentLayer, blockwise
 from layers.lstm import LSTMCell
 
 
@@ -44,7 +45,7 @@ class DepthGatedLSTMCell(LSTMCell):
 
     def __init__(self, units, n_layers=2, **kwargs):
         super().__init__(units, **kwargs)
-        self.n_layers = check_positive_int("n_layers", n_layers)
+        self.n_layers = check_int("n_layers", n_layers)
 
     @property
     def state_size(self):

@@ -21,6 +21,7 @@ only changes the defaults, so `CELLS["lstm_nfg"](64)` works like any other cell:
 import keras
 from keras import ops
 
+from experiments.checks import check_bool
 from layers.base import PACKAGE, GatedCell, RecurrentLayer, forget_bias_vector
 
 GATES = ("i", "f", "g", "o")
@@ -84,8 +85,7 @@ class LSTMFamilyCell(GatedCell):
                      input_activation=input_activation, output_activation=output_activation,
                      coupled=coupled, full_gate_recurrence=full_gate_recurrence)
         for name, value in flags.items():
-            if not isinstance(value, bool):
-                raise ValueError(f"{name} must be True or False, received {name}={value!r}")
+            check_bool(name, value)
         if coupled and not (input_gate and forget_gate):
             raise ValueError(f"coupled=True needs input_gate and forget_gate, received input_gate={input_gate}, forget_gate={forget_gate}")
         present = {"i": input_gate, "f": forget_gate and not coupled, "g": True, "o": output_gate}

@@ -8,7 +8,9 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import experiments  # noqa: E402,F401  (imports TensorFlow quietly before anything else does)
+from experiments import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()  # before any test file imports keras, so TensorFlow's start-up notes stay hidden
 
 
 def cli(*args, cwd=ROOT):

@@ -36,7 +36,7 @@ def test_input_gradient_norms_match_a_direct_jacobian():
     import keras
     import tensorflow as tf
 
-    from experiments.train import build_model
+    from experiments.model import build_model
 
     model = build_model(RunConfig(model="gru", gap=3, units=4))
     x, y = np.array([[0, 9, 10, 11, 40], [3, 12, 13, 14, 40]], "int32"), np.array([0, 3])

@@ -14,7 +14,8 @@ from conftest import ROOT, cli, snapshot
 
 from datasets import TASKS
 from experiments import presets
-from experiments.config import RunConfig, UsageError
+from experiments.checks import UsageError
+from experiments.config import RunConfig
 from experiments.evaluate import evaluate
 from experiments.train import train
 from layers import CELLS
@@ -75,16 +76,16 @@ def test_same_config_and_seed_give_identical_records(tmp_path, fast):
 @pytest.mark.parametrize("fast", [{}, presets.FAST], ids=["step", "fused-xla"])
 def test_a_shared_compiled_model_trains_exactly_as_a_fresh_one(tmp_path, fast):
     """Runs differing in seed and gap reuse one compiled model; the record must not know it."""
-    from experiments import train as train_module
+    from experiments import model as model_module
 
     first = RunConfig(model="gru", gap=3, seed=1, forget_bias="chrono", **QUICK, **fast)
     second = RunConfig(model="gru", gap=4, seed=2, forget_bias="chrono", **QUICK, **fast)
-    train_module._compiled.clear()
+    model_module._compiled.clear()
     alone = train(second, tmp_path / "alone")
-    train_module._compiled.clear()
+    model_module._compiled.clear()
     train(first, tmp_path / "shared")
     shared = train(second, tmp_path / "shared")
-    assert len(train_module._compiled) == 1  # the second run did reuse the first one's model
+    assert len(model_module._compiled) == 1  # the second run did reuse the first one's model
     for key in ("test_accuracy", "final_loss", "sequences_seen", "history"):
         assert shared[key] == alone[key]
     # the saved model is the run's own: chrono_tmax follows the second run's gap, not the first's
@@ -93,7 +94,8 @@ def test_a_shared_compiled_model_trains_exactly_as_a_fresh_one(tmp_path, fast):
 
 
 def test_xla_is_on_when_asked_despite_op_determinism():
-    from experiments.train import build_model, seed_everything
+    from experiments.data import seed_everything
+    from experiments.model import build_model
 
     seed_everything(0)
     assert build_model(RunConfig(jit_compile=True, **QUICK)).jit_compile is True

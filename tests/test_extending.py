@@ -17,6 +17,7 @@ from experiments.evaluate import evaluate
 from experiments.plot import plot_accuracy
 from experiments.sweep import sweep
 from layers import CELLS
+from layers.base import Cell
 
 pytestmark = pytest.mark.slow  # processes, sweeps or XLA compiles: left out by `make test-fast`
 
@@ -63,6 +64,7 @@ import keras
 from keras import ops
 
 from layers import CELLS
+from layers.base import Cell
 
 
 @keras.saving.register_keras_serializable(package="plugin")
@@ -164,3 +166,75 @@ def test_an_executor_and_an_analysis_from_outside_are_one_function_and_one_line(
     assert (results / "run_counts.csv").read_text().splitlines()[1] == "rnn,2"
     subprocess.run(["make", "--no-print-directory", "-s", "report", f"RESULTS={results}"], cwd=ROOT, env=env, check=True, capture_output=True)
     assert "![Runs per cell](figures/run_counts.png)" in (results / "REPORT.md").read_text()
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class CausalMean(keras.layers.Layer):
+    """Not a cell: h_t = tanh(mean_{s <= t} x_s W), computed over the whole sequence at once.
+
+    The shape of a non-recurrent model (attention): it enters the registry through the
+    `sequence_layer` classmethod instead of being wrapped in `keras.layers.RNN`.
+    """
+
+    def __init__(self, units, return_sequences=False, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.return_sequences = units, return_sequences
+
+    @classmethod
+    def sequence_layer(cls, units, options, return_sequences=False, fused=True):
+        return cls(units, return_sequences=return_sequences, **options)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+
+    def call(self, x):  # (B, T, D) -> (B, T, H) or (B, H)
+        steps = ops.cast(ops.arange(1, ops.shape(x)[1] + 1), x.dtype)[None, :, None]
+        h = ops.tanh(ops.cumsum(ops.matmul(x, self.kernel), axis=1) / steps)
+        return h if self.return_sequences else h[:, -1]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "return_sequences": self.return_sequences}
+
+
+@pytest.mark.parametrize("task", ["fluent", "copy"])  # one output per sequence, and one per step
+def test_a_model_that_is_not_a_cell_trains_through_the_same_registry(tmp_path, monkeypatch, task):
+    """The model seam: a whole-sequence layer is one class and one line, like a cell."""
+    from experiments.config import RunConfig
+    from experiments.model import build_model
+    from experiments.train import train
+
+    monkeypatch.setitem(CELLS, "causal_mean", CausalMean)
+    cfg = RunConfig(model="causal_mean", task=task, gap=4, units=8, budget=640, eval_every=5, n_val=64, n_test=64)
+    model = build_model(cfg)
+    assert any(isinstance(layer, CausalMean) for layer in model.layers) and not any(isinstance(layer, keras.layers.RNN) for layer in model.layers)
+    record = train(cfg, tmp_path)
+    assert record["status"] == "ok" and 0 <= record["test_accuracy"] <= 1
+    loaded = keras.saving.load_model(tmp_path / record["model_file"])
+    assert any(isinstance(layer, CausalMean) for layer in loaded.layers)
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class InputGatedCell(Cell):
+    """A minGRU-like cell: its gate reads the input only, h_t = z_t * h_{t-1} + (1 - z_t) * g_t."""
+
+    n_gates = 2
+
+    def call(self, inputs, states):
+        z, g = ops.split(ops.matmul(inputs, self.kernel) + self.bias, 2, axis=-1)
+        z = ops.sigmoid(z)
+        h = z * states[0] + (1 - z) * g
+        return h, [h]
+
+
+def test_a_cell_without_recurrent_weights_gets_none_and_no_option_to_initialise_them(monkeypatch):
+    cell = InputGatedCell(4)
+    cell.build((None, 3))
+    assert [w.name for w in cell.weights] == ["kernel", "bias"]
+    assert "recurrent_initializer" not in cell.get_config()
+    with pytest.raises(ValueError, match="recurrent_initializer"):  # Keras' own unknown-argument error
+        InputGatedCell(4, recurrent_initializer="identity")
+    # The default preset's identity grid does not apply to it: no runs that compute the same thing twice.
+    monkeypatch.setitem(CELLS, "input_gated", InputGatedCell)
+    configs = presets.expand("first_look", models=("input_gated",))
+    assert {c.recurrent_init for c in configs} == {"orthogonal"} and len(configs) == len(presets.GAPS) * len(presets.SEEDS)
+    assert {c.init_label for c in configs} == {"orthogonal recurrent"}

@@ -293,3 +293,20 @@ def test_make_sweep_passes_task_and_tasks(tmp_path):
     for var in ("TASK=temporal_order", "TASKS=temporal_order"):
         out = subprocess.run(["make", "-n", "--no-print-directory", "sweep", var], cwd=ROOT, capture_output=True, text=True, env=env)
         assert "tasks=temporal_order" in out.stdout, out.stdout
+
+
+def test_reading_records_tables_and_figures_never_imports_tensorflow():
+    """Records, statistics, comparisons and figures are data: reading them must not cost the
+    4-5 s of importing TensorFlow, nor need it installed."""
+    code = (
+        "import sys\n"
+        "from experiments import compare, plot, records, report, stats, summary, tables\n"
+        "from experiments.records import load_records\n"
+        f"rows = load_records({str(ROOT / 'results')!r})\n"
+        "assert rows, 'no committed records'\n"
+        "loaded = sorted(m for m in ('tensorflow', 'keras', 'layers') if m in sys.modules)\n"
+        "print(len(rows), loaded)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(" ", 1)[1].strip() == "[]", out.stdout

@@ -1,0 +1,89 @@
+"""The model of a run: a `CELLS` entry between the task's input and output layers, compiled.
+
+`build_model` is the one place a run's config becomes a Keras model; `train`, `evaluate`,
+the analyses and the benchmark all build through it, so they all train and score the same
+thing. The recurrent part comes from `layers.base.sequence_layer`, so an entry of `CELLS` may
+be a recurrent cell or any layer that maps whole sequences (attention).
+"""
+
+import dataclasses
+
+from datasets import TASKS
+from experiments.backend import keras
+from experiments.config import cell_registry
+from layers.base import sequence_layer
+
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
+
+
+def build_model(cfg):
+    """Input -> sequence layer (a cell in `RNN`, or e.g. attention) -> Dense, for any length.
+
+    Token tasks embed first: (B, T) int32 -> (B, T, D). Real-valued tasks feed (B, T, F)
+    straight to the sequence layer. One output per sequence: last hidden state (B, H) ->
+    (B, K) logits, or (B,) values for regression; one output per step ("sequence"): (B, T, K).
+    """
+    task = TASKS[cfg.task]
+    entry = cell_registry()[cfg.model]
+    if task.vocab_size:
+        layers = [keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(task.vocab_size, cfg.embed_dim)]
+    else:
+        layers = [keras.Input(shape=(None, task.n_features))]
+    layers.append(sequence_layer(entry, cfg.units, cfg.cell_kwargs(), return_sequences=task.output == "sequence", fused=bool(cfg.fused)))
+    if task.output == "value":
+        layers += [keras.layers.Dense(1), keras.layers.Reshape(())]  # (B, 1) -> (B,), the shape of y
+        loss = keras.losses.MeanSquaredError()
+    else:
+        layers.append(keras.layers.Dense(task.n_classes))
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model = keras.Sequential(layers, name=cfg.model)
+    optimizer = OPTIMIZERS[cfg.optimizer or "adam"](cfg.learning_rate, clipnorm=cfg.clipnorm)
+    compile_model(model, optimizer, loss, jit_compile=bool(cfg.jit_compile))
+    return model
+
+
+# Fields that change neither the model nor its compiled functions (the gap changes only the
+# sequence length, for which a compiled function keeps one trace per length).
+RESET_FIELDS = ("seed", "gap", "budget", "eval_every", "target_accuracy", "n_val", "n_test", "chrono_tmax")
+_compiled = {}  # at most one entry: the last model this process trained, by its shared config
+
+
+def reusable_model(cfg):
+    """`build_model(cfg)` as a model whose training functions may already be compiled.
+
+    Tracing and XLA compilation cost 1-3 s per model, as much as a short run trains. Runs
+    that differ only in `RESET_FIELDS` (the seeds and gaps of a grid) therefore share one
+    model: it gets the initial weights of a fresh `build_model(cfg)` and that model's fresh
+    optimizer state, so it trains exactly as the fresh model would (tested bit for bit).
+    Returns (model to train, the fresh model, whose config is the run's own).
+    """
+    fresh = build_model(cfg)
+    key = tuple((k, v) for k, v in dataclasses.asdict(cfg).items() if k not in RESET_FIELDS)
+    model = _compiled.get(key)
+    if model is None:
+        _compiled.clear()
+        _compiled[key] = fresh
+        return fresh, fresh
+    model.set_weights(fresh.get_weights())
+    fresh.optimizer.build(fresh.trainable_variables)
+    for target, initial in zip(model.optimizer.variables, fresh.optimizer.variables, strict=True):
+        target.assign(initial)
+    return model, fresh
+
+
+def compile_model(model, optimizer, loss, jit_compile=False):
+    """`model.compile`, with XLA when asked even under TensorFlow op determinism.
+
+    Keras refuses XLA whenever op determinism is on, because some XLA GPU kernels are not
+    deterministic. On the CPU they are, and the determinism tests retrain XLA runs and
+    compare the records bit for bit; so XLA is switched on here past that check.
+    """
+    model.compile(optimizer=optimizer, loss=loss, jit_compile=False)
+    if jit_compile:
+        model._jit_compile = True
+
+
+def scores(model, task, x, y, batch_size=512):
+    """(accuracy, loss) of `model` on (x, y), both by the task's own definitions."""
+    pred = model.predict(x, batch_size=batch_size, verbose=0)
+    return task.score(pred, y), task.loss(pred, y)
