@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from experiments import plugins
 from experiments.checks import UsageError, check_choice
-from experiments.records import claim, claim_path, error_path, needs_run, outcome, recorded_outcome, release
+from experiments.records import claim, claim_is_stale, claim_path, error_path, needs_run, outcome, recorded_outcome, release
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -224,7 +224,7 @@ def sweep(configs, results, executor="process", workers=None, progress=True, ret
     todo = [c for c in configs if needs_run(recorded[c.run_id], retry)]
     diverged_before = sum(kind == "diverged" for kind in recorded.values())
     to_retry = sum(error_path(results, c.run_id).exists() for c in todo)
-    held = sum(claim_path(results, c.run_id).exists() for c in todo)
+    held = sum(claim_path(results, c.run_id).exists() and not claim_is_stale(claim_path(results, c.run_id)) for c in todo)
     counts = {"done": 0, "diverged": 0, "errors": 0, "claimed": 0, "skipped": len(configs) - len(todo)}
     extras = [f"{diverged_before} of the recorded runs diverged (retry=failed trains them again)" if diverged_before and not retry else "",
               f"{to_retry} to retry after an error (see {Path(results) / 'errors'})" if to_retry else "",

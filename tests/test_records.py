@@ -105,7 +105,7 @@ def test_a_row_that_fails_at_its_smallest_gap_says_so():
     assert "| < 5 |" in accuracy_markdown(summary)  # not "0 (0-0)"
 
 
-def test_a_live_claim_keeps_a_second_sweep_off_the_run(tmp_path):
+def test_a_live_claim_keeps_a_second_sweep_off_the_run(tmp_path, capsys):
     cfg = RunConfig(model="rnn", gap=2, **QUICK)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -114,13 +114,16 @@ def test_a_live_claim_keeps_a_second_sweep_off_the_run(tmp_path):
         path.write_text(json.dumps({"host": socket.gethostname(), "pid": other.pid, "started": time.time()}))
         counts = sweep([cfg], tmp_path, executor="local", progress=False)
         assert counts["claimed"] == 1 and counts["done"] == 0
+        assert "1 claimed by another sweep now" in capsys.readouterr().err
         assert not records.record_path(tmp_path, cfg.run_id).exists()
     finally:
         other.kill()
         other.wait()
-    # Its process gone, the claim is stale: the next sweep takes it, trains, and releases it.
+    # Its process gone, the claim is stale: the next sweep takes it, trains, and releases it,
+    # and its start line does not count it as held (it did before, after a killed sweep).
     counts = sweep([cfg], tmp_path, executor="local", progress=False)
     assert counts["done"] == 1 and not path.exists()
+    assert "claimed by another sweep" not in capsys.readouterr().err
 
 
 def test_claims_are_exclusive_and_expire(tmp_path):
