@@ -24,7 +24,7 @@ SWEEP_OVERRIDES = $(if $(MODELS),models=$(MODELS),$(if $(call given,MODEL),model
 CLI = $(PY) -m experiments
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train sweep evaluate plot compare gradients generalisation learning-speed analyse report show-data presets bench bench-extras bench-executors reproduce test test-fast lint lock clean-venv
+.PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed analyse report show-data presets bench bench-extras bench-executors reproduce test test-fast lint lock clean-venv
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,6 +68,12 @@ report: venv ## Write RESULTS/REPORT.md: every figure, tables, protocol, version
 
 compare: venv ## Set another results folder beside RESULTS: make compare OTHER=/tmp/rerun (run make evaluate in both first)
 	@$(CLI) compare "results=$(RESULTS)" "other=$(OTHER)" $(ARGS)
+
+papers-sweep: venv ## Sweep the papers' presets at their protocols into RESULTS/papers/<preset>/ (hours; resumes) [PAPER=name]
+	@$(CLI) papers-sweep "results=$(RESULTS)" executor=$(EXECUTOR) $(if $(PAPER),paper=$(PAPER)) $(ARGS)
+
+papers: venv ## Learning curves beside the papers' numbers, and RESULTS/papers/papers.md, from the paper records [PAPER=name]
+	@$(CLI) papers "results=$(RESULTS)" $(if $(PAPER),paper=$(PAPER)) $(ARGS)
 
 show-data: venv ## Print readable samples of a task: make show-data TASK=fluent GAP=5
 	@$(CLI) show-data task=$(TASK) gap=$(GAP) $(ARGS)

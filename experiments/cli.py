@@ -183,6 +183,27 @@ def plot_command(results):
         print(f"wrote {path}")
 
 
+@command("papers-sweep", keys=("paper", "executor", "retry"), usage="[paper=arjovsky_adding executor=process retry=failed]",
+         help="sweep each paper's preset (or one) into RESULTS/papers/<preset>/, skipping runs recorded")
+def papers_sweep_command(results, paper=None, executor="process", retry=None):
+    from experiments.presets import PAPER_PRESETS
+
+    names = as_tuple(paper) if paper is not None else PAPER_PRESETS
+    for name in names:
+        check_choice("paper", name, PAPER_PRESETS)
+    for name in names:
+        sweep_command(f"{results}/papers/{name}", preset=name, executor=executor, retry=retry)
+
+
+@command("papers", keys=("paper",), usage="[paper=arjovsky_adding]", writes_results=True,
+         help="learning curves beside each paper's numbers: RESULTS/papers/<preset>/figures/learning_curves, papers/papers.md")
+def papers_command(results, paper=None):
+    from experiments.papers import papers
+
+    for path in papers(results, as_tuple(paper) if paper is not None else None):
+        print(f"wrote {path}")
+
+
 @command("report", writes_results=True, help="RESULTS/REPORT.md from everything in RESULTS")
 def report_command(results):
     from experiments.report import report

@@ -30,7 +30,7 @@ class RunConfig:
     units: int = 64  # H, hidden size of the recurrent cell
     embed_dim: int = 16  # token embedding size, the cell's input size D
     learning_rate: float = 3e-3  # Adam
-    clipnorm: float = 1.0  # gradient clipping by global norm
+    clipnorm: float | None = 1.0  # each weight's gradient clipped to this norm (Keras' clipnorm: per variable); None: off
     batch_size: int = 64
     budget: int = 96_000  # training sequences at most (1,500 steps of 64); every batch is fresh
     eval_every: int = 50  # steps between validation checks
@@ -45,6 +45,7 @@ class RunConfig:
     # How the cell is run, not what it computes: the same equations, rounded differently.
     fused: bool | None = None  # train through the cell's whole-sequence path (layers/sequence.py)
     jit_compile: bool | None = None  # compile training and inference with XLA
+    clipvalue: float | None = None  # element-wise gradient clipping to [-v, v] (Arjovsky et al. 2016); needs clipnorm=None
 
     def __post_init__(self):
         check_fields(self)
@@ -122,8 +123,12 @@ def check_fields(cfg):
         raise UsageError(f"model must be a name, received model={cfg.model!r}")
     for name in ("gap", "seed", "units", "embed_dim", "batch_size", "budget", "eval_every", "n_val", "n_test"):
         check_int(name, getattr(cfg, name), low=0 if name == "seed" else 1)
-    for name in ("learning_rate", "clipnorm"):
-        check_number(name, getattr(cfg, name))
+    check_number("learning_rate", cfg.learning_rate)
+    for name in ("clipnorm", "clipvalue"):
+        if getattr(cfg, name) is not None:
+            check_number(name, getattr(cfg, name))
+    if cfg.clipnorm is not None and cfg.clipvalue is not None:
+        raise UsageError(f"clipvalue={cfg.clipvalue} and clipnorm={cfg.clipnorm} are two clippings; set clipnorm=None to clip by value")
     if not 0 < check_number("target_accuracy", cfg.target_accuracy) <= 1:
         raise UsageError(f"target_accuracy must be in (0, 1], received target_accuracy={cfg.target_accuracy!r}")
     if cfg.budget < cfg.batch_size:
@@ -153,7 +158,7 @@ def check_values(values):
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
-LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile")
+LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile", "clipvalue")
 OPTIMIZERS = ("adam", "rmsprop")
 
 

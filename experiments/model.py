@@ -37,7 +37,7 @@ def build_model(cfg):
         layers.append(keras.layers.Dense(task.n_classes))
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model = keras.Sequential(layers, name=cfg.model)
-    optimizer = OPTIMIZERS[cfg.optimizer or "adam"](cfg.learning_rate, clipnorm=cfg.clipnorm)
+    optimizer = OPTIMIZERS[cfg.optimizer or "adam"](cfg.learning_rate, clipnorm=cfg.clipnorm, clipvalue=cfg.clipvalue)
     compile_model(model, optimizer, loss, jit_compile=bool(cfg.jit_compile))
     return model
 

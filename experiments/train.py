@@ -68,8 +68,8 @@ def train(cfg, results, verbose=0):
             steps += chunk
             if not math.isfinite(loss):
                 break
-            val_acc = scores(model, task, x_val, y_val)[0]
-            history.append({"sequences": steps * cfg.batch_size, "loss": loss, "val_accuracy": val_acc})
+            val_acc, val_loss = scores(model, task, x_val, y_val)
+            history.append({"sequences": steps * cfg.batch_size, "loss": loss, "val_accuracy": val_acc, "val_loss": val_loss})
             if val_acc >= cfg.target_accuracy:
                 break
         record.update(final_loss=loss, sequences_seen=steps * cfg.batch_size, history=history)
