@@ -20,15 +20,16 @@ given = $(filter command line,$(origin $(1)))
 SWEEP_OVERRIDES = $(if $(MODELS),models=$(MODELS),$(if $(call given,MODEL),models=$(MODEL))) \
 	$(if $(TASKS),tasks=$(TASKS),$(if $(call given,TASK),tasks=$(TASK))) \
 	$(if $(GAPS),gaps=$(GAPS),$(if $(call given,GAP),gaps=$(GAP))) \
-	$(if $(SEEDS),seeds=$(SEEDS),$(if $(call given,SEED),seeds=$(SEED))) $(if $(RETRY),retry=$(RETRY))
+	$(if $(SEEDS),seeds=$(SEEDS),$(if $(call given,SEED),seeds=$(SEED))) $(if $(RETRY),retry=$(RETRY)) \
+	$(if $(SEEDS_PER_MODEL),seeds_per_model=$(SEEDS_PER_MODEL))
 CLI = $(PY) -m experiments
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed analyse report show-data presets bench bench-extras bench-executors reproduce test test-fast lint lock clean-venv
+.PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed analyse report show-data presets bench bench-extras bench-executors bench-seeds reproduce test test-fast lint lock clean-venv
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "Variables: RESULTS=$(RESULTS) PRESET=$(PRESET) EXECUTOR=$(EXECUTOR) MODEL TASK GAP SEED MODELS TASKS GAPS SEEDS RETRY=failed ARGS='key=value ...'"
+	@echo "Variables: RESULTS=$(RESULTS) PRESET=$(PRESET) EXECUTOR=$(EXECUTOR) MODEL TASK GAP SEED MODELS TASKS GAPS SEEDS RETRY=failed SEEDS_PER_MODEL=N (1: no seed stacks) ARGS='key=value ...'"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: Python 3.11 is required, found " + sys.version.split()[0] + "; set PYTHON=/path/to/python3.11")'
@@ -83,6 +84,9 @@ bench-executors: venv ## Time one small sweep under EXECUTOR=local, process and 
 
 bench: venv ## Time custom cells vs Keras built-ins (and PyTorch if installed): RESULTS/bench.csv [QUICK=1]
 	@$(CLI) bench "results=$(RESULTS)" $(if $(QUICK),quick=1) $(if $(CELLS),cells=$(CELLS))
+
+bench-seeds: venv ## Time 10 seeds one by one against one seed stack, side by side: RESULTS/bench_seeds.md [QUICK=1: lstm, gap 40]
+	@$(CLI) bench-seeds "results=$(RESULTS)" $(if $(QUICK),models=lstm gaps=40 steps=50) $(ARGS)
 
 bench-extras: venv ## Install the optional extras (PyTorch CPU, JAX) for make bench into .venv
 	$(VENV)/bin/pip install --quiet -r requirements-bench.txt

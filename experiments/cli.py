@@ -148,16 +148,17 @@ def train_command(results, **args):
         raise Failed(f"run {record['run_id']} stopped by an error, no result recorded; details in {error_path(results, record['run_id'])}")
 
 
-@command("sweep", keys=None, usage="preset=default [models=rnn,lstm gaps=5,50 seeds=0,1 executor=process retry=failed field=value]",
-         help="train every run of a preset not recorded yet")
-def sweep_command(results, preset="default", executor="process", retry=None, **args):
+@command("sweep", keys=None, usage="preset=default [models=rnn,lstm gaps=5,50 seeds=0,1 executor=process retry=failed seeds_per_model=10 field=value]",
+         help="train every run of a preset not recorded yet; the seeds of a configuration as one seed stack")
+def sweep_command(results, preset="default", executor="process", retry=None, seeds_per_model=None, **args):
     from experiments.presets import GRID_AXES, expand
-    from experiments.sweep import sweep
+    from experiments.sweep import SEEDS_PER_MODEL, sweep
 
     if retry is not None:
         check_choice("retry", retry, ("failed",))
     overrides = {k: as_tuple(v) if k in GRID_AXES else v for k, v in args.items()}
-    counts = sweep(expand(preset, **overrides), results, executor=executor, retry=retry == "failed")
+    counts = sweep(expand(preset, **overrides), results, executor=executor, retry=retry == "failed",
+                   seeds_per_model=SEEDS_PER_MODEL if seeds_per_model is None else seeds_per_model)
     print(f"sweep {preset}: {counts['done']} run now ({counts['diverged']} diverged), {counts['skipped']} skipped "
           f"as already recorded, {counts['claimed']} left to another sweep")
     if counts["errors"]:
@@ -265,6 +266,22 @@ def bench_executors_command(results, executors=("local", "process"), n_runs=8):
     for executor in executors:
         check_choice("executor", executor, EXECUTORS)
     bench_executors(executors, check_int("n_runs", n_runs, 1))
+
+
+@command("bench-seeds", keys=("models", "gaps", "seeds", "steps"), usage="[models=rnn,lstm,gru gaps=40,320 seeds=10 steps=100]",
+         writes_results=True, help="time S seeds one by one against one seed stack: RESULTS/bench_seeds.{csv,md}")
+def bench_seeds_command(results, models=("rnn", "lstm", "gru"), gaps=(40, 320), seeds=10, steps=100):
+    from experiments.bench_seeds import bench_seeds, write
+    from experiments.config import cell_registry
+
+    models, gaps = as_tuple(models), as_tuple(gaps)
+    for model in models:
+        check_choice("model", model, cell_registry())
+    for gap in gaps:
+        check_int("gap", gap, 1)
+    table = bench_seeds(models, gaps, check_int("seeds", seeds, 2), check_int("steps", steps, 1))
+    for path in write(table, results):
+        print(f"wrote {path}")
 
 
 def _register_analyses():

@@ -9,6 +9,7 @@ import pandas as pd
 from experiments.analysis import ANALYSES
 from experiments.evaluate import summary_markdown
 from experiments.records import load_records, write_text
+from experiments.stats import CAP, FLOOR, MIN_SEEDS, protocol_gaps, success_rates
 from experiments.summary import protocol, read_summary
 
 PLOTS = [("success_vs_gap", "Success rate versus gap", "`make plot`: fraction of seeds solved, Wilson 95 % band, reach dotted."),
@@ -32,6 +33,12 @@ def report(results):
     reach_path = results / "reaches.csv"  # written by evaluate, with each row's capacity
     reach_rows = pd.read_csv(reach_path) if reach_path.exists() else None
     lines += [summary_markdown(summary, reach_rows=reach_rows).replace("## ", "### "), ""]
+    lacking = protocol_gaps(success_rates(summary))
+    lines += ["### Against the headline protocol", "",
+              f"At least {MIN_SEEDS} seeds per point, each row followed to a success rate of {FLOOR:.0%} or less (or gap {CAP}), "
+              "gaps at most sqrt 2 apart in each transition (`stats.protocol_gaps`): "
+              + ("met." if not lacking else f"{len(lacking)} shortfalls:"), ""]
+    lines += [f"- {line}" for line in lacking] + ([""] if lacking else [])
     for name, title, caption in figures():
         if (results / "figures" / f"{name}.png").exists():
             lines += [f"## {title}", "", f"![{title}](figures/{name}.png)", "", caption, ""]

@@ -20,6 +20,7 @@ measured: it is reported as censored (`reach_censored` = "above" or "below").
 """
 
 import functools
+import math
 
 import numpy as np
 import pandas as pd
@@ -176,3 +177,32 @@ def success_markdown(summary, keys=KEYS, reach_rows=None):
               "beyond the gaps run." + (" Params: trainable parameters of the whole model; state size: numbers carried "
               "from step to step." if capacity else "")]
     return "\n".join(lines) + "\n"
+
+
+# What the headline protocol asks of every (cell, initialisation) row (README, "The headline
+# sweep"): enough seeds at every gap, the row followed until it fails (or to the cap), and
+# gaps at most sqrt(2) apart where the success rate is in transition.
+MIN_SEEDS, FLOOR, CAP, TRANSITION = 10, 0.2, 2560, (0.1, 0.9)
+STEP = math.sqrt(2) * 1.02  # 2 % for whole-number gaps: 57 / 40 = 1.425
+
+
+def protocol_gaps(rates, keys=KEYS):
+    """Everything a success-rate table still lacks to meet the headline protocol, one line each.
+
+    `rates`: `success_rates`' table. Empty when every row has >= MIN_SEEDS seeds at each gap,
+    reaches a success rate <= FLOOR (or gap CAP), and has no two neighbouring gaps more than
+    sqrt(2) apart where either one's rate lies strictly within TRANSITION.
+    """
+    problems = []
+    for key, row in rates.groupby(keys, sort=True):
+        name = " ".join(map(str, key))
+        row = row.sort_values("gap")
+        problems += [f"{name}: gap {g} has {n} seeds (< {MIN_SEEDS})" for g, n in zip(row["gap"], row["n"]) if n < MIN_SEEDS]
+        if not (row["rate"] <= FLOOR).any() and row["gap"].max() < CAP:
+            problems.append(f"{name}: never at or below {FLOOR:.0%} success, and stops at gap {row['gap'].max()} < {CAP}")
+        points = list(zip(row["gap"], row["rate"]))
+        for (g1, r1), (g2, r2) in zip(points, points[1:]):
+            inside = any(TRANSITION[0] < r < TRANSITION[1] for r in (r1, r2))
+            if inside and g2 / g1 > STEP:
+                problems.append(f"{name}: gaps {g1} and {g2} are {g2 / g1:.2f}x apart in the transition (at most sqrt 2)")
+    return problems

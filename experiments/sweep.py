@@ -10,6 +10,7 @@ Executors:
 """
 
 import concurrent.futures as cf
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -22,10 +23,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from experiments import plugins
-from experiments.checks import UsageError, check_choice
+from experiments.checks import UsageError, check_choice, check_int
 from experiments.records import claim, claim_is_stale, claim_path, error_path, needs_run, outcome, recorded_outcome, release
 
 ROOT = Path(__file__).resolve().parents[1]
+# Seeds of one configuration trained as one seed stack (experiments/batched.py); 1 turns it off.
+SEEDS_PER_MODEL = 10
 
 
 def pending(configs, results, retry=False):
@@ -97,29 +100,57 @@ def _worker_init(ignore_sigint=False):
         pass  # already set in this worker (a Ray worker runs many tasks)
 
 
-def _run(cfg, results, retry=False):
-    """Claim, train and release one run; return its outcome, "claimed" (held by another
-    sweep, or recorded by one since this sweep started) or "error". Never raises."""
+def run_unit(unit, results, retry=False):
+    """Claim, train and release a unit of runs (one config's seeds, or one run); return one
+    outcome per run: its result's, "claimed" (held by another sweep, or recorded by one since
+    this sweep started) or "error". Never raises. The runs claimed train as one seed stack
+    (`experiments/batched.py`) when there are two or more, else alone."""
+    statuses, mine = {}, []
     try:
-        if not claim(results, cfg.run_id):
-            return "claimed"
+        for cfg in unit:
+            if not claim(results, cfg.run_id):
+                statuses[cfg.run_id] = "claimed"
+            elif not needs_run(recorded_outcome(results, cfg.run_id), retry):  # another sweep finished it meanwhile
+                release(results, cfg.run_id)
+                statuses[cfg.run_id] = "claimed"
+            else:
+                mine.append(cfg)
         try:
-            if not needs_run(recorded_outcome(results, cfg.run_id), retry):  # another sweep finished it meanwhile
-                return "claimed"
-            from experiments.train import train
+            if len(mine) > 1:
+                from experiments.batched import train_batched
 
-            return outcome(train(cfg, results))
+                records = train_batched(mine, results)
+            else:
+                from experiments.train import train
+
+                records = [train(cfg, results) for cfg in mine]
+            statuses.update({r["run_id"]: outcome(r) for r in records})
         finally:
-            release(results, cfg.run_id)
+            for cfg in mine:
+                release(results, cfg.run_id)
     except Exception:  # e.g. the disk filled up before the claim could be written
-        return "error"
+        pass
+    return [statuses.get(cfg.run_id, "error") for cfg in unit]
 
 
-def _run_in_ray_worker(cfg, results, retry=False):
-    import experiments  # noqa: F401  (quiet TensorFlow import in a fresh worker)
+def _run_in_ray_worker(unit, results, retry=False):
+    from experiments import quiet_tensorflow
 
+    quiet_tensorflow()  # in a fresh worker
     _worker_init()
-    return _run(cfg, results, retry)
+    return run_unit(unit, results, retry)
+
+
+def units(configs, seeds_per_model=SEEDS_PER_MODEL):
+    """The configs grouped into units of work: the seeds of one configuration, up to
+    `seeds_per_model` at a time, where they can train as one seed stack; single runs otherwise."""
+    from experiments.batched import stackable
+
+    groups = {}
+    for cfg in configs:
+        key = dataclasses.replace(cfg, seed=0) if seeds_per_model > 1 and stackable(cfg) else cfg.run_id
+        groups.setdefault(key, []).append(cfg)
+    return [tuple(group[i:i + seeds_per_model]) for group in groups.values() for i in range(0, len(group), max(seeds_per_model, 1))]
 
 
 def check_ray_address(address):
@@ -136,8 +167,9 @@ def check_ray_address(address):
 
 
 def _local_runs(todo, results, finished, retry, workers=None):
-    for cfg in todo:
-        finished(_run(cfg, results, retry))
+    for unit in todo:
+        for status in run_unit(unit, results, retry):
+            finished(status)
 
 
 def _ray_runs(todo, results, finished, retry, workers=None):
@@ -166,10 +198,11 @@ def _ray_runs(todo, results, finished, retry, workers=None):
         raise UsageError(f"cannot connect to Ray at RAY_ADDRESS={address!r}: {text}{hint}") from None
     try:
         task = ray.remote(num_cpus=1)(_run_in_ray_worker)
-        pending_refs = [task.remote(cfg, results, retry) for cfg in todo]
+        pending_refs = [task.remote(unit, results, retry) for unit in todo]
         while pending_refs:
             done, pending_refs = ray.wait(pending_refs, num_returns=1)
-            finished(ray.get(done[0]))
+            for status in ray.get(done[0]):
+                finished(status)
     except KeyboardInterrupt:
         for ref in pending_refs:
             ray.cancel(ref)
@@ -186,9 +219,10 @@ def _process_runs(todo, results, finished, retry, workers=None):
     ctx = multiprocessing.get_context("spawn")
     pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(True,))
     try:
-        futures = [pool.submit(_run, cfg, results, retry) for cfg in todo]
+        futures = [pool.submit(run_unit, unit, results, retry) for unit in todo]
         for future in cf.as_completed(futures):
-            finished(future.result())
+            for status in future.result():
+                finished(status)
     except Terminated:
         # No waiting: end the workers now (their runs in flight are retried next time).
         processes = list((pool._processes or {}).values())  # no public handle before Python 3.14's terminate_workers
@@ -203,7 +237,7 @@ def _process_runs(todo, results, finished, retry, workers=None):
     pool.shutdown(wait=True)
 
 
-def sweep(configs, results, executor="process", workers=None, progress=True, retry=False):
+def sweep(configs, results, executor="process", workers=None, progress=True, retry=False, seeds_per_model=SEEDS_PER_MODEL):
     """Train every config of `configs` that has no result in `results` yet; return counts.
 
     Returns a dict: `done` (runs trained now, to a result), `diverged` (of those, the runs
@@ -213,7 +247,8 @@ def sweep(configs, results, executor="process", workers=None, progress=True, ret
     `retry`, recorded diverged runs (and records from before diverged and errors were told
     apart) are trained again. Ctrl-C cancels the runs not yet started and lets those in
     flight finish; SIGTERM cancels both. A result is always on disk, so rerunning the same
-    sweep continues where it stopped.
+    sweep continues where it stopped. The seeds of one configuration train together as one
+    seed stack, up to `seeds_per_model` at a time, where the cell allows (`batched.stackable`).
     """
     check_choice("executor", executor, EXECUTORS)
     if executor == "ray" and os.environ.get("RAY_ADDRESS"):
@@ -231,7 +266,10 @@ def sweep(configs, results, executor="process", workers=None, progress=True, ret
               f"{held} claimed by another sweep now" if held else ""]
     print(f"sweep: {len(configs)} runs, {counts['skipped']} already recorded and skipped, {len(todo)} to run"
           + "".join(f"; {e}" for e in extras if e), file=sys.stderr)
-    bar = tqdm(total=len(configs), initial=counts["skipped"], unit="run", disable=not progress, file=sys.stderr)
+    todo = units(todo, check_int("seeds_per_model", seeds_per_model, 1))
+    stacks = [u for u in todo if len(u) > 1]
+    desc = f"{sum(map(len, stacks))} runs as {len(stacks)} seed stacks" if stacks else None
+    bar = tqdm(total=len(configs), initial=counts["skipped"], unit="run", desc=desc, disable=not progress, file=sys.stderr)
 
     def finished(status):
         if status in ("ok", "diverged"):

@@ -46,14 +46,7 @@ def train(cfg, results, verbose=0):
     """
     task = TASKS[cfg.task]
     start = time.perf_counter()
-    record = {
-        "run_id": cfg.run_id,
-        "config": dataclasses.asdict(cfg),
-        "chance_accuracy": task.chance,
-        "baseline_loss": task.baseline_loss(cfg.gap) if task.baseline_loss else None,
-        "versions": versions(),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-    }
+    record = new_record(cfg)
     try:
         seed_everything(cfg.seed)
         model, fresh = reusable_model(cfg)
@@ -69,32 +62,68 @@ def train(cfg, results, verbose=0):
             if not math.isfinite(loss):
                 break
             val_acc, val_loss = scores(model, task, x_val, y_val)
-            history.append({"sequences": steps * cfg.batch_size, "loss": loss, "val_accuracy": val_acc, "val_loss": val_loss})
+            history.append(history_point(cfg, steps, loss, val_acc, val_loss))
             if val_acc >= cfg.target_accuracy:
                 break
-        record.update(final_loss=loss, sequences_seen=steps * cfg.batch_size, history=history)
-        if not math.isfinite(loss):
-            record.update(status="diverged", error=f"training loss became {loss} after {steps} steps",
-                          test_accuracy=None, test_loss=None, val_accuracy=None, solved=False)
-        else:
-            x_test, y_test = task(cfg.gap, cfg.n_test, data_seed(cfg.seed, TEST))
-            test_accuracy, test_loss = scores(model, task, x_test, y_test)
-            record.update(status="ok", error=None, test_accuracy=test_accuracy, test_loss=test_loss,
-                          val_accuracy=val_acc, solved=val_acc >= cfg.target_accuracy,
-                          model_file=str(model_path(".", cfg.run_id)))
-            # Saved as the run's own model (its config, e.g. chrono_tmax, is the run's), without
-            # the optimizer (an uncompiled view of the same layers): a third the size.
-            fresh.set_weights(model.get_weights())
-            inference = keras.Model(fresh.inputs, fresh.outputs, name=fresh.name)
-            atomic_write(model_path(results, cfg.run_id), inference.save)
-        record["seconds"] = round(time.perf_counter() - start, 2)
-        write_json(record_path(results, cfg.run_id), record)
-        error_path(results, cfg.run_id).unlink(missing_ok=True)  # an earlier attempt's error, now superseded
+        conclude(record, cfg, results, model, fresh, history, loss, steps, val_acc, start)
     except Exception as err:  # a run must never take the sweep down with it, nor leave a result
-        record.update(status="error", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(),
-                      seconds=round(time.perf_counter() - start, 2))
-        try:
-            write_json(error_path(results, cfg.run_id), record)
-        except OSError:
-            pass  # the disk that failed the run may refuse this too; the sweep still counts the error
+        record_error(record, cfg, results, err, start)
     return record
+
+
+def new_record(cfg):
+    """What a record says before training: the run's id and config, the task's chance and
+    baseline, the versions and the machine."""
+    task = TASKS[cfg.task]
+    return {
+        "run_id": cfg.run_id,
+        "config": dataclasses.asdict(cfg),
+        "chance_accuracy": task.chance,
+        "baseline_loss": task.baseline_loss(cfg.gap) if task.baseline_loss else None,
+        "versions": versions(),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+    }
+
+
+def history_point(cfg, steps, loss, val_acc, val_loss):
+    return {"sequences": steps * cfg.batch_size, "loss": loss, "val_accuracy": val_acc, "val_loss": val_loss}
+
+
+def conclude(record, cfg, results, model, fresh, history, loss, steps, val_acc, start, share=1, test_scores=None):
+    """Fill in the outcome of a trained run, save its model and write its record.
+
+    `model` holds the trained weights and scores the test set; `fresh` is the run's own
+    model (its config, e.g. chrono_tmax, is the run's), saved with those weights. `share`:
+    how many runs trained together since `start` (a seed stack); each record gets its share.
+    `test_scores(x, y) -> (accuracy, loss)` replaces scoring with `model` (a seed stack
+    scores all its seeds' test sets in one pass).
+    """
+    task = TASKS[cfg.task]
+    record.update(final_loss=loss, sequences_seen=steps * cfg.batch_size, history=history)
+    if not math.isfinite(loss):
+        record.update(status="diverged", error=f"training loss became {loss} after {steps} steps",
+                      test_accuracy=None, test_loss=None, val_accuracy=None, solved=False)
+    else:
+        x_test, y_test = task(cfg.gap, cfg.n_test, data_seed(cfg.seed, TEST))
+        test_accuracy, test_loss = (test_scores or (lambda x, y: scores(model, task, x, y)))(x_test, y_test)
+        record.update(status="ok", error=None, test_accuracy=test_accuracy, test_loss=test_loss,
+                      val_accuracy=val_acc, solved=val_acc >= cfg.target_accuracy,
+                      model_file=str(model_path(".", cfg.run_id)))
+        # Saved without the optimizer (an uncompiled view of the same layers): a third the size.
+        if fresh is not model:
+            fresh.set_weights(model.get_weights())
+        inference = keras.Model(fresh.inputs, fresh.outputs, name=fresh.name)
+        atomic_write(model_path(results, cfg.run_id), inference.save)
+    record["seconds"] = round((time.perf_counter() - start) / share, 2)
+    write_json(record_path(results, cfg.run_id), record)
+    error_path(results, cfg.run_id).unlink(missing_ok=True)  # an earlier attempt's error, now superseded
+
+
+def record_error(record, cfg, results, err, start):
+    """An exception stopped the run: no result, the error and its traceback to RESULTS/errors/."""
+    record.update(status="error", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(),
+                  seconds=round(time.perf_counter() - start, 2))
+    try:
+        write_json(error_path(results, cfg.run_id), record)
+    except OSError:
+        pass  # the disk that failed the run may refuse this too; the sweep still counts the error

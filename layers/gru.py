@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from layers.base import PACKAGE, GatedCell, RecurrentLayer
-from layers.sequence import outer_sum, scan_backward, scan_states, shifted, time_major, upstream_grads, weight_values
+from layers.sequence import batch_major, outer_sum, row, scan_backward, scan_states, shifted, sum_steps, time_major, transposed, upstream_grads, weight_values
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -66,9 +66,12 @@ class GRUCell(GatedCell):
         h = z * h_prev + (1.0 - z) * ops.tanh(x_h + r * u_h)
         return h, [h]
 
-    def call_sequence(self, sequences, states):
-        """All steps at once: (B, T, D), [h_0] -> (B, T, H), [h_T]; see `layers.sequence`."""
-        return gru_sequence(sequences, states[0], self.kernel, self.recurrent_kernel, self.bias)
+    def call_sequence(self, sequences, states, weights=None):
+        """All steps at once: (B, T, D), [h_0] -> (B, T, H), [h_T]; see `layers.sequence`.
+
+        `weights`: (kernel, recurrent_kernel, bias) to use instead of the cell's own, e.g. a
+        seed stack's (then every shape gains a leading S axis)."""
+        return gru_sequence(sequences, states[0], *(weights or (self.kernel, self.recurrent_kernel, self.bias)))
 
 
 def gru_sequence(x, h0, kernel, recurrent_kernel, bias):
@@ -85,19 +88,20 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias):
     summed over all steps after the loop.
 
     Shapes: x (B, T, D); h0 (B, H); kernel (D, 3H); recurrent_kernel (H, 3H); bias (2, 3H).
-    Returns ((B, T, H) outputs, [h_T]).
+    Returns ((B, T, H) outputs, [h_T]). A seed stack adds a leading S axis to every shape.
     """
 
-    units = recurrent_kernel.shape[0]
+    units = recurrent_kernel.shape[-2]  # H, also for a seed stack (S, H, G*H)
 
     @ops.custom_gradient
     def run(x, h0, W, U, b):
         xs = time_major(x)  # (T, B, D)
+        b_input, b_recurrent = row(b[..., 0, :]), row(b[..., 1, :])  # (1, 3H) each, or (S, 1, 3H)
 
         def step(state, x_t):
             h_prev, _ = state
             x_z, x_r, x_h = ops.split(x_t, 3, axis=-1)
-            u_z, u_r, u_h = ops.split(ops.matmul(h_prev, U) + b[1], 3, axis=-1)
+            u_z, u_r, u_h = ops.split(ops.matmul(h_prev, U) + b_recurrent, 3, axis=-1)
             z = ops.sigmoid(x_z + u_z)
             r = ops.sigmoid(x_r + u_r)
             n = ops.tanh(x_h + r * u_h)
@@ -108,11 +112,11 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias):
             return z * h_prev + (1.0 - z) * n, ops.concatenate([dz, dr, dn, dz, dr, dn * r, z], -1)
 
         init = (h0, ops.zeros_like(ops.concatenate([h0] * 7, -1)))
-        hs, local = scan_states(step, init, ops.matmul(xs, W) + b[0])  # (T, B, H), (T, B, 7H)
-        outputs = (time_major(hs), hs[-1])
+        hs, local = scan_states(step, init, ops.matmul(xs, W) + b_input)  # (T, B, H), (T, B, 7H)
+        outputs = (batch_major(hs), hs[-1])
 
         def grad(*args, **_):
-            U_t = ops.transpose(U)  # once, outside the loop: XLA does not hoist it
+            U_t = transposed(U)  # once, outside the loop: XLA does not hoist it
             d_hs, d_hT = upstream_grads(args, outputs)
 
             def back(state, local_t, dh_out):
@@ -124,8 +128,8 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias):
 
             zeros = ops.zeros_like(ops.concatenate([h0] * 3, -1))
             dhs, dxs, dus = scan_backward(back, (d_hT, zeros, zeros), local, time_major(d_hs))
-            dx = time_major(ops.matmul(dxs, ops.transpose(W)))
-            db = ops.stack([ops.sum(dxs, axis=(0, 1)), ops.sum(dus, axis=(0, 1))])
+            dx = batch_major(ops.matmul(dxs, transposed(W)))
+            db = ops.stack([sum_steps(dxs), sum_steps(dus)], axis=-2)  # (2, 3H), or (S, 2, 3H)
             return dx, dhs[0], outer_sum(xs, dxs), outer_sum(shifted(h0, hs), dus), db
 
         return outputs, grad

@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from layers.base import PACKAGE, GatedCell, RecurrentLayer
-from layers.sequence import outer_sum, scan_backward, scan_states, shifted, time_major, upstream_grads, weight_values
+from layers.sequence import batch_major, outer_sum, row, scan_backward, scan_states, shifted, sum_steps, time_major, transposed, upstream_grads, weight_values
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -59,9 +59,12 @@ class LSTMCell(GatedCell):
         h = ops.sigmoid(z_o) * ops.tanh(c)
         return h, [h, c]
 
-    def call_sequence(self, sequences, states):
-        """All steps at once: (B, T, D), [h_0, c_0] -> (B, T, H), [h_T, c_T]; see `layers.sequence`."""
-        return lstm_sequence(sequences, *states, self.kernel, self.recurrent_kernel, self.bias)
+    def call_sequence(self, sequences, states, weights=None):
+        """All steps at once: (B, T, D), [h_0, c_0] -> (B, T, H), [h_T, c_T]; see `layers.sequence`.
+
+        `weights`: (kernel, recurrent_kernel, bias) to use instead of the cell's own, e.g. a
+        seed stack's (then every shape gains a leading S axis)."""
+        return lstm_sequence(sequences, *states, *(weights or (self.kernel, self.recurrent_kernel, self.bias)))
 
 
 def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
@@ -79,10 +82,10 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
     dx_t = dz_t W^T: three large matmuls instead of 3T small ones.
 
     Shapes: x (B, T, D); h0, c0 (B, H); kernel (D, 4H); recurrent_kernel (H, 4H); bias (4H,).
-    Returns ((B, T, H) outputs, [h_T, c_T]).
+    Returns ((B, T, H) outputs, [h_T, c_T]). A seed stack adds a leading S axis to every shape.
     """
 
-    units = recurrent_kernel.shape[0]
+    units = recurrent_kernel.shape[-2]  # H, also for a seed stack (S, H, G*H)
 
     @ops.custom_gradient
     def run(x, h0, c0, W, U, b):
@@ -99,12 +102,12 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
             return o * tanh_c, c, ops.concatenate(local, -1)
 
         init = (h0, c0, ops.zeros_like(ops.concatenate([h0] * 6, -1)))
-        hs, cs, local = scan_states(step, init, ops.matmul(xs, W) + b)  # (T, B, H), (T, B, H), (T, B, 6H)
+        hs, cs, local = scan_states(step, init, ops.matmul(xs, W) + row(b))  # (T, B, H), (T, B, H), (T, B, 6H)
 
-        outputs = (time_major(hs), hs[-1], cs[-1])
+        outputs = (batch_major(hs), hs[-1], cs[-1])
 
         def grad(*args, **_):
-            U_t = ops.transpose(U)  # once, outside the loop: XLA does not hoist it
+            U_t = transposed(U)  # once, outside the loop: XLA does not hoist it
             d_hs, d_hT, d_cT = upstream_grads(args, outputs)
 
             def back(state, local_t, dh_out):
@@ -118,8 +121,8 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
 
             init = (d_hT, d_cT, ops.zeros_like(ops.concatenate([h0] * 4, -1)))
             dhs, dcs, dz = scan_backward(back, init, local, time_major(d_hs))
-            dx = time_major(ops.matmul(dz, ops.transpose(W)))
-            return dx, dhs[0], dcs[0], outer_sum(xs, dz), outer_sum(shifted(h0, hs), dz), ops.sum(dz, axis=(0, 1))
+            dx = batch_major(ops.matmul(dz, transposed(W)))
+            return dx, dhs[0], dcs[0], outer_sum(xs, dz), outer_sum(shifted(h0, hs), dz), sum_steps(dz)
 
         return outputs, grad
 

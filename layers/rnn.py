@@ -7,7 +7,7 @@ import keras
 from keras import ops
 
 from layers.base import PACKAGE, RecurrentCell, RecurrentLayer
-from layers.sequence import outer_sum, scan_backward, scan_states, shifted, time_major, upstream_grads, weight_values
+from layers.sequence import batch_major, outer_sum, row, scan_backward, scan_states, shifted, sum_steps, time_major, transposed, upstream_grads, weight_values
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -41,9 +41,12 @@ class SimpleRNNCell(RecurrentCell):
         h = ops.tanh(ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel) + self.bias)
         return h, [h]
 
-    def call_sequence(self, sequences, states):
-        """All steps at once: (B, T, D), [h_0] -> (B, T, H), [h_T]; see `layers.sequence`."""
-        return rnn_sequence(sequences, states[0], self.kernel, self.recurrent_kernel, self.bias)
+    def call_sequence(self, sequences, states, weights=None):
+        """All steps at once: (B, T, D), [h_0] -> (B, T, H), [h_T]; see `layers.sequence`.
+
+        `weights`: (kernel, recurrent_kernel, bias) to use instead of the cell's own, e.g. a
+        seed stack's (then every shape gains a leading S axis)."""
+        return rnn_sequence(sequences, states[0], *(weights or (self.kernel, self.recurrent_kernel, self.bias)))
 
 
 def rnn_sequence(x, h0, kernel, recurrent_kernel, bias):
@@ -54,17 +57,17 @@ def rnn_sequence(x, h0, kernel, recurrent_kernel, bias):
     of x_t^T da_t, h_{t-1}^T da_t and da_t, each one matmul after the loop.
 
     Shapes: x (B, T, D); h0 (B, H); kernel (D, H); recurrent_kernel (H, H); bias (H,).
-    Returns ((B, T, H) outputs, [h_T]).
+    Returns ((B, T, H) outputs, [h_T]). A seed stack adds a leading S axis to every shape.
     """
 
     @ops.custom_gradient
     def run(x, h0, W, U, b):
         xs = time_major(x)  # (T, B, D)
-        hs = scan_states(lambda h_prev, a_x: ops.tanh(a_x + ops.matmul(h_prev, U)), h0, ops.matmul(xs, W) + b)
-        outputs = (time_major(hs), hs[-1])
+        hs = scan_states(lambda h_prev, a_x: ops.tanh(a_x + ops.matmul(h_prev, U)), h0, ops.matmul(xs, W) + row(b))
+        outputs = (batch_major(hs), hs[-1])
 
         def grad(*args, **_):
-            U_t = ops.transpose(U)  # once, outside the loop: XLA does not hoist it
+            U_t = transposed(U)  # once, outside the loop: XLA does not hoist it
             d_hs, d_hT = upstream_grads(args, outputs)
 
             def back(state, h, dh_out):
@@ -73,8 +76,8 @@ def rnn_sequence(x, h0, kernel, recurrent_kernel, bias):
                 return ops.matmul(da, U_t), da
 
             dhs, das = scan_backward(back, (d_hT, ops.zeros_like(h0)), hs, time_major(d_hs))
-            dx = time_major(ops.matmul(das, ops.transpose(W)))
-            return dx, dhs[0], outer_sum(xs, das), outer_sum(shifted(h0, hs), das), ops.sum(das, axis=(0, 1))
+            dx = batch_major(ops.matmul(das, transposed(W)))
+            return dx, dhs[0], outer_sum(xs, das), outer_sum(shifted(h0, hs), das), sum_steps(das)
 
         return outputs, grad
 

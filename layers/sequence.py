@@ -12,14 +12,40 @@ per step in the sequential loop and computes the weight gradients as single larg
 over all steps at the end, the way cuDNN's RNN kernels do (Appleyard et al. 2016).
 `layers.base.RNN` uses it when it can and falls back to the step loop otherwise; the parity
 tests (tests/test_sequence.py) check that both paths agree in outputs and gradients.
+
+Seed stacks. The same functions run S independent copies of a cell at once (S seeds of one
+configuration, `experiments/batched.py`): inputs (S, B, T, D), states (S, B, H), weights with
+a leading S axis (kernel (S, D, G*H), bias (S, G*H)). Every matmul is then a batched matmul
+over the seed axis, and nothing mixes two seeds. The helpers below are written for both
+ranks, so each cell's equations are written once.
 """
 
 from keras import ops
 
 
 def time_major(x):
-    """(B, T, ...) <-> (T, B, ...)."""
-    return ops.transpose(x, (1, 0, 2))
+    """(B, T, D) -> (T, B, D), or for a seed stack (S, B, T, D) -> (T, S, B, D)."""
+    return ops.moveaxis(x, -2, 0)
+
+
+def batch_major(x):
+    """The inverse of `time_major`: (T, B, H) -> (B, T, H), (T, S, B, H) -> (S, B, T, H)."""
+    return ops.moveaxis(x, 0, -2)
+
+
+def transposed(w):
+    """A weight matrix transposed, (M, N) -> (N, M), or each seed's, (S, M, N) -> (S, N, M)."""
+    return ops.swapaxes(w, -1, -2)
+
+
+def row(b):
+    """A bias as a row to add to (B, N) or (T, B, N), or per seed to (S, B, N) or (T, S, B, N)."""
+    return ops.expand_dims(b, -2)
+
+
+def sum_steps(d):
+    """Sum (T, B, N) over steps and batch -> (N,), or (T, S, B, N) -> (S, N): a bias gradient."""
+    return ops.sum(d, axis=(0, len(d.shape) - 2))
 
 
 def scan_states(step, init, xs, reverse=False):
@@ -55,7 +81,12 @@ def scan_backward(step, init, stored, d_outputs):
 
 
 def outer_sum(a, b):
-    """sum_t a_t^T b_t for a (T, B, M) and b (T, B, N): (M, N), one matmul over all T*B rows."""
+    """sum_t a_t^T b_t for a (T, B, M) and b (T, B, N): (M, N), one matmul over all T*B rows.
+
+    For seed stacks, a (T, S, B, M) and b (T, S, B, N): (S, M, N), one batched matmul.
+    """
+    if len(a.shape) == 4:
+        return ops.einsum("tsbm,tsbn->smn", a, b)
     return ops.matmul(ops.transpose(ops.reshape(a, (-1, ops.shape(a)[-1]))), ops.reshape(b, (-1, ops.shape(b)[-1])))
 
 

@@ -122,9 +122,10 @@ from experiments import analysis, sweep
 
 
 def serial_runs(todo, results, finished, retry, workers=None):
-    """An executor: every run in this process, the longest gap first."""
-    for cfg in sorted(todo, key=lambda c: -c.gap):
-        finished(sweep._run(cfg, results, retry))
+    """An executor: every unit of runs in this process, the longest gap first."""
+    for unit in sorted(todo, key=lambda u: -u[0].gap):
+        for status in sweep.run_unit(unit, results, retry):
+            finished(status)
 
 
 def count_runs(results, task=None):

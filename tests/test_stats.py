@@ -84,3 +84,21 @@ def test_make_train_trains_the_default_presets_run(tmp_path):
 
     (cfg,) = [c for c in presets.expand("default", models=("lstm",), gaps=(80,), seeds=(1,)) if c.init_label == "orthogonal recurrent"]
     assert train_config(parse_args(["model=lstm", "gap=80", "seed=1"])).run_id == cfg.run_id
+
+
+def test_protocol_gaps_names_what_a_table_still_lacks():
+    from experiments.stats import protocol_gaps
+
+    def rates(rows):
+        return pd.DataFrame([{"task": "fluent", "model": m, "init_label": "x", "gap": g, "n": n, "rate": r} for m, g, n, r in rows])
+
+    complete = rates([("a", 20, 10, 1.0), ("a", 28, 10, 0.5), ("a", 40, 10, 0.1), ("a", 80, 10, 0.0),
+                      ("b", 1280, 10, 1.0), ("b", 2560, 10, 1.0)])  # b reaches the cap
+    assert protocol_gaps(complete) == []
+    lacking = rates([("a", 20, 10, 1.0), ("a", 40, 9, 0.5), ("a", 80, 10, 0.3)])
+    assert protocol_gaps(lacking) == [
+        "fluent a x: gap 40 has 9 seeds (< 10)",
+        "fluent a x: never at or below 20% success, and stops at gap 80 < 2560",
+        "fluent a x: gaps 20 and 40 are 2.00x apart in the transition (at most sqrt 2)",
+        "fluent a x: gaps 40 and 80 are 2.00x apart in the transition (at most sqrt 2)",
+    ]

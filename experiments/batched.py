@@ -1,0 +1,250 @@
+"""S seeds of one configuration trained as one model: every step's matmuls shared, nothing else.
+
+A seed stack holds each weight of `build_model(cfg)` once per seed, stacked on a leading S
+axis: the embedding (S, V, E), the cell's kernels (S, D, G*H) and (S, H, G*H), the output
+layer (S, H, K). One step runs all S seeds' batches, (S, B, T), through the cells' whole-
+sequence paths (`layers/sequence.py`), where every matmul becomes a batched matmul over the
+seed axis and no operation mixes two seeds. What each seed keeps to itself:
+
+- its initial weights: each seed's model is built exactly as its unbatched run builds it
+  (`seed_everything(seed)`, then `build_model`), and its weights are copied into the stack;
+- its data: the same seeded streams as its unbatched run (`experiments/data.py`);
+- its loss: the stack minimises the sum of the seeds' mean losses, whose gradient with
+  respect to one seed's weights is that seed's own gradient;
+- its optimizer state: Adam and RMSprop are element-wise, so one optimizer over stacked
+  variables is S optimizers; the step count is shared, and equal, since all seeds step;
+- its gradient clipping: Keras' `clipnorm` clips each weight's gradient by its norm; here the
+  norm is taken per seed (`PerSeedClipping`), as S separate optimizers would;
+- its early stop: a seed that reaches the target at a check has its weights and history
+  taken then; it keeps stepping with the others (its later steps are discarded), and the
+  stack stops when every seed has stopped or the budget is spent.
+
+Each seed then gets its own record and `.keras` model, written by `train.conclude` exactly
+as an unbatched run's, plus `"batched": {"seeds": [...]}`. Batched seeds are not bit-identical
+to unbatched ones (batched matmuls round differently); `tests/test_batched.py` checks that
+they are the same experiment, and `experiments/BATCHED_NOTES.md` holds the larger comparison.
+"""
+
+import math
+import time
+
+import numpy as np
+
+from datasets import TASKS
+from experiments.backend import keras
+from experiments.config import cell_registry
+from experiments.data import TEST, TRAIN, VAL, data_seed, seed_everything
+from experiments.model import OPTIMIZERS, build_model
+from experiments.train import conclude, history_point, new_record, record_error
+from layers.base import RNN
+
+ops = keras.ops
+PREDICT_BATCH = 512  # sequences per seed per inference call, as `model.scores` uses
+
+
+def stackable(cfg):
+    """Whether `cfg`'s seeds can train as a stack: its cell's own class has a whole-sequence
+    path (`layers.sequence.has_sequence_path`), the run uses it (`fused`), and the backend is
+    TensorFlow (the train step below uses its tape)."""
+    entry = cell_registry()[cfg.model]
+    return bool(cfg.fused) and keras.backend.backend() == "tensorflow" and "call_sequence" in vars(entry)
+
+
+class PerSeedClipping:
+    """Keras' `clipnorm`, per seed: each (S, ...) gradient's norm is taken over all axes but
+    the seed axis, with Keras' own formula (`_clip_by_norm`), so seeds never share a norm.
+
+    An embedding's gradient is sparse (`tf.IndexedSlices`, one row per token read), and
+    Keras clips it by the norm of those rows as they are, duplicates not summed; the stack
+    keeps that, per seed: the seeds' tables are stacked as one flat (S*V, E) table, so its
+    gradient is sparse in the same way, and its rows are grouped by seed here.
+    """
+
+    n_seeds = 1
+
+    def _clip_gradients(self, grads):
+        if self.clipnorm:
+            return [g if g is None else self._clip_per_seed(g) for g in grads]
+        return super()._clip_gradients(grads)
+
+    def _clip_per_seed(self, g):
+        import tensorflow as tf
+
+        if not isinstance(g, tf.IndexedSlices):
+            return self._clip_by_norm(g, axes=tuple(range(1, len(g.shape))))
+        seed = g.indices // (g.dense_shape[0] // self.n_seeds)  # the seed of each row read
+        l2sum = tf.math.unsorted_segment_sum(tf.reduce_sum(tf.square(g.values), axis=-1), seed, self.n_seeds)
+        scale = self.clipnorm / tf.maximum(tf.sqrt(l2sum), self.clipnorm)  # Keras' formula, per seed
+        return tf.IndexedSlices(g.values * tf.gather(scale, seed)[:, None], g.indices, g.dense_shape)
+
+
+def per_seed_optimizer(cfg, n_seeds):
+    base = OPTIMIZERS[cfg.optimizer or "adam"]
+    cls = type(f"PerSeed{base.__name__}", (PerSeedClipping, base), {"n_seeds": n_seeds})
+    return cls(cfg.learning_rate, clipnorm=cfg.clipnorm, clipvalue=cfg.clipvalue)
+
+
+# Each layer `build_model` makes, as a function of the stacked weights: (S, B, ...) -> (S, B, ...).
+def _embedding(layer, weights, x):
+    table = weights[0]  # (S*V, E): the seeds' tables one after another (see `PerSeedClipping`)
+    n_seeds = ops.shape(x)[0]
+    offsets = ops.reshape(ops.arange(n_seeds) * layer.input_dim, (-1, 1, 1))  # each seed's first row
+    return ops.take(table, ops.cast(x, "int32") + offsets, axis=0)
+
+
+def _recurrent(layer, weights, x):
+    sizes = layer.cell.state_size if isinstance(layer.cell.state_size, (list, tuple)) else [layer.cell.state_size]
+    zeros = [ops.zeros((ops.shape(x)[0], ops.shape(x)[1], size), dtype=x.dtype) for size in sizes]
+    outputs, _ = layer.cell.call_sequence(x, zeros, weights=weights)  # (S, B, T, H)
+    return outputs if layer.return_sequences else outputs[:, :, -1]
+
+
+def _dense(layer, weights, x):
+    kernel, bias = weights  # (S, H, K), (S, K)
+    flat = ops.reshape(x, (ops.shape(x)[0], -1, ops.shape(x)[-1]))  # (S, B*T, H) for per-step outputs
+    out = ops.matmul(flat, kernel) + ops.expand_dims(bias, 1)
+    return ops.reshape(out, (*ops.shape(x)[:-1], ops.shape(kernel)[-1]))
+
+
+def _reshape(layer, weights, x):
+    return ops.reshape(x, (ops.shape(x)[0], ops.shape(x)[1], *layer.target_shape))
+
+
+STACKED_LAYERS = {keras.layers.Embedding: _embedding, RNN: _recurrent, keras.layers.Dense: _dense, keras.layers.Reshape: _reshape}
+
+
+class SeedStack:
+    """The weights of S models of one architecture, stacked, and their forward pass."""
+
+    def __init__(self, models):
+        self.n_seeds = len(models)
+        self.layers, start = [], 0
+        for layer in models[0].layers:
+            n = len(layer.weights)
+            fn = next(f for cls, f in STACKED_LAYERS.items() if isinstance(layer, cls))  # build_model's layers only
+            self.layers.append((layer, fn, slice(start, start + n)))
+            start += n
+        # An embedding table is stacked flat, (S*V, E), every other weight on a new axis 0.
+        self.flat = {i for layer, _, weights in self.layers if isinstance(layer, keras.layers.Embedding) for i in range(start)[weights]}
+        self.variables = [keras.Variable(np.concatenate(values) if i in self.flat else np.stack(values), name=f"stacked_{i}")
+                          for i, values in enumerate(zip(*(m.get_weights() for m in models)))]
+
+    def __call__(self, x):
+        for layer, fn, weights in self.layers:
+            x = fn(layer, self.variables[weights], x)
+        return x
+
+    def set_seed_weights(self, s, weights):
+        for i, (variable, value) in enumerate(zip(self.variables, weights, strict=True)):
+            stacked = variable.numpy()
+            if i in self.flat:
+                rows = len(stacked) // self.n_seeds
+                stacked[s * rows:(s + 1) * rows] = value
+            else:
+                stacked[s] = value
+            variable.assign(stacked)
+
+    def seed_weights(self, s):
+        """Seed s's weights as numpy arrays, in `model.get_weights()` order."""
+        return [np.split(v.numpy(), self.n_seeds)[s] if i in self.flat else v.numpy()[s] for i, v in enumerate(self.variables)]
+
+
+def per_seed_loss(task, pred, y):
+    """(S,) mean loss of each seed, the loss `build_model` compiles: MSE or cross-entropy of logits."""
+    if task.output == "value":
+        per_sample = ops.square(pred - ops.cast(y, pred.dtype))
+    else:
+        per_sample = keras.losses.sparse_categorical_crossentropy(y, pred, from_logits=True)
+    return ops.mean(ops.reshape(per_sample, (ops.shape(per_sample)[0], -1)), axis=1)
+
+
+def compiled(fn, jit_compile):
+    import tensorflow as tf
+
+    return tf.function(fn, jit_compile=bool(jit_compile), reduce_retracing=True)
+
+
+def train_batched(cfgs, results):
+    """Train `cfgs` (one configuration, distinct seeds) as one seed stack; return their records.
+
+    Each record is what `train.train(cfg, results)` writes for its config, plus `"batched"`.
+    """
+    import tensorflow as tf
+
+    cfg0, seeds = cfgs[0], [c.seed for c in cfgs]
+    task = TASKS[cfg0.task]
+    start = time.perf_counter()
+    records = [new_record(c) for c in cfgs]
+    for record in records:
+        record["batched"] = {"seeds": seeds}
+    try:
+        fresh = []
+        for cfg in cfgs:  # each seed's initial weights, drawn exactly as its unbatched run draws them
+            seed_everything(cfg.seed)
+            fresh.append(build_model(cfg))
+        stack = SeedStack(fresh)
+        optimizer = per_seed_optimizer(cfg0, len(cfgs))
+        optimizer.build(stack.variables)
+
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                losses = per_seed_loss(task, stack(x), y)
+                total = ops.sum(losses)
+            optimizer.apply_gradients(zip(tape.gradient(total, stack.variables), stack.variables))
+            return losses
+
+        train_step, forward = compiled(step, cfg0.jit_compile), compiled(stack.__call__, cfg0.jit_compile)
+
+        def predict(x):  # (S, n, ...) -> numpy (S, n, ...)
+            return np.concatenate([forward(x[:, i:i + PREDICT_BATCH]).numpy() for i in range(0, x.shape[1], PREDICT_BATCH)], axis=1)
+
+        vals = [task(c.gap, c.n_val, data_seed(c.seed, VAL)) for c in cfgs]
+        x_val = np.stack([v[0] for v in vals])
+        steps_total, batch = cfg0.budget // cfg0.batch_size, cfg0.batch_size
+        steps = 0
+        open_ = list(range(len(cfgs)))  # seeds still training
+        state = [{"history": [], "loss": math.nan, "val_acc": 0.0, "steps": 0, "weights": None} for _ in cfgs]
+        while steps < steps_total and open_:
+            chunk = min(cfg0.eval_every, steps_total - steps)
+            data = [task(c.gap, chunk * batch, data_seed(c.seed, TRAIN, steps)) for c in cfgs]
+            x, y = np.stack([d[0] for d in data]), np.stack([d[1] for d in data])
+            losses = np.stack([train_step(x[:, i * batch:(i + 1) * batch], y[:, i * batch:(i + 1) * batch]).numpy()
+                               for i in range(chunk)])  # (chunk, S)
+            steps += chunk
+            pred = predict(x_val)
+            for s in list(open_):
+                loss = float(np.mean(losses[:, s]))  # what `fit` reports: the mean over the chunk's steps
+                seed_state = state[s]
+                seed_state.update(loss=loss, steps=steps)
+                if not math.isfinite(loss):
+                    open_.remove(s)
+                    continue
+                val_acc, val_loss = task.score(pred[s], vals[s][1]), task.loss(pred[s], vals[s][1])
+                seed_state["val_acc"] = val_acc
+                seed_state["history"].append(history_point(cfgs[s], steps, loss, val_acc, val_loss))
+                if val_acc >= cfgs[s].target_accuracy:
+                    seed_state["weights"] = stack.seed_weights(s)
+                    open_.remove(s)
+        # The test sets, scored by the stack in one pass: the same forward as the validation
+        # checks (the whole-sequence path), instead of one XLA compilation per seed's model.
+        tests = [task(c.gap, c.n_test, data_seed(c.seed, TEST)) for c in cfgs]
+        for s, seed_state in enumerate(state):  # each seed's weights of when it stopped back in place
+            if seed_state["weights"] is not None:
+                stack.set_seed_weights(s, seed_state["weights"])
+        test_pred = predict(np.stack([t[0] for t in tests]))
+        trained = round(time.perf_counter() - start, 2)
+        for s, cfg in enumerate(cfgs):
+            records[s]["batched"]["seconds_for_all"] = trained
+            seed_state = state[s]
+            if seed_state["weights"] is None and math.isfinite(seed_state["loss"]):
+                seed_state["weights"] = stack.seed_weights(s)
+            if seed_state["weights"] is not None:
+                fresh[s].set_weights(seed_state["weights"])
+            y_test = tests[s][1]
+            conclude(records[s], cfg, results, fresh[s], fresh[s], seed_state["history"], seed_state["loss"],
+                     seed_state["steps"], seed_state["val_acc"], start, share=len(cfgs),
+                     test_scores=lambda x, y, s=s, y_test=y_test: (task.score(test_pred[s], y_test), task.loss(test_pred[s], y_test)))
+    except Exception as err:  # as in `train`: no result for any seed, every error recorded
+        for record, cfg in zip(records, cfgs):
+            record_error(record, cfg, results, err, start)
+    return records

@@ -1,0 +1,101 @@
+"""Seed stacks (experiments/batched.py) are the same experiment as unbatched runs: the same
+initial weights, the same first losses to 1e-5, and outcomes that agree statistically."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from experiments import batched, presets, sweep
+from experiments.backend import keras
+from experiments.config import RunConfig
+from experiments.data import seed_everything
+from experiments.evaluate import evaluate
+from experiments.model import build_model
+from experiments.train import train
+
+pytestmark = pytest.mark.slow  # XLA compiles and many short runs
+
+SMALL = dict(units=8, budget=64 * 40, eval_every=10, n_val=128, n_test=256, **presets.FAST)
+
+
+def test_each_seed_starts_from_its_unbatched_weights():
+    cfgs = [RunConfig(model="gru", seed=s, forget_bias="chrono", **SMALL) for s in (3, 7)]
+    models = []
+    for cfg in cfgs:
+        seed_everything(cfg.seed)
+        models.append(build_model(cfg))
+    stack = batched.SeedStack(models)
+    for s, cfg in enumerate(cfgs):
+        seed_everything(cfg.seed)
+        for got, want in zip(stack.seed_weights(s), build_model(cfg).get_weights(), strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("model,task,extra", [
+    ("lstm", "fluent", {}),
+    ("rnn", "fluent", {"recurrent_init": "identity"}),
+    ("gru", "copy", {"forget_bias": "chrono"}),
+    ("lstm", "adding", {"optimizer": "rmsprop", "clipnorm": None, "clipvalue": 0.5}),
+])
+def test_the_first_losses_equal_the_unbatched_runs(tmp_path, model, task, extra):
+    cfgs = [RunConfig(model=model, task=task, gap=6, seed=s, **{**SMALL, "budget": 64 * 20}, **extra) for s in (0, 1)]
+    stacked = batched.train_batched(cfgs, tmp_path / "stack")
+    for cfg, record in zip(cfgs, stacked):
+        alone = train(cfg, tmp_path / "alone")
+        assert record["status"] == alone["status"] == "ok" and record["batched"]["seeds"] == [0, 1]
+        for got, want in zip(record["history"], alone["history"], strict=True):  # 2 checks of 10 steps each
+            assert got["loss"] == pytest.approx(want["loss"], rel=1e-5)
+        loaded = keras.saving.load_model(tmp_path / "stack" / record["model_file"])  # today's .keras, loadable alone
+        assert len(loaded.get_weights()) == len(build_model(cfg).get_weights())
+
+
+def test_clipnorm_is_taken_per_seed_as_separate_optimizers_would():
+    import tensorflow as tf
+
+    optimizer = batched.per_seed_optimizer(RunConfig(), n_seeds=2)  # clipnorm 1
+    dense = np.stack([np.full((2, 2), 0.25), np.full((2, 2), 2.0)]).astype("float32")  # norms 0.5 and 4
+    clipped = optimizer._clip_gradients([tf.constant(dense)])[0].numpy()
+    np.testing.assert_allclose(clipped[0], dense[0])  # under the norm: untouched
+    np.testing.assert_allclose(np.linalg.norm(clipped[1]), 1.0, rtol=1e-6)
+    # An embedding's sparse gradient: rows 0-2 belong to seed 0, rows 3-5 to seed 1 (V = 3).
+    values = tf.constant([[3.0, 4.0], [0.0, 0.1], [6.0, 8.0]])
+    sparse = tf.IndexedSlices(values, tf.constant([1, 4, 5]), tf.constant([6, 2]))
+    out = optimizer._clip_gradients([sparse])[0]
+    np.testing.assert_allclose(out.values.numpy()[0], [0.6, 0.8], rtol=1e-6)  # seed 0: norm 5 -> 1
+    seed1 = np.linalg.norm(out.values.numpy()[1:])
+    assert seed1 == pytest.approx(1.0, rel=1e-6)  # seed 1: rows 4 and 5 share one norm
+
+
+def test_outcomes_of_twenty_seeds_agree_with_unbatched_runs(tmp_path):
+    """Statistically the same experiment: solved counts (Fisher's exact test) and sequences to
+    solve (Mann-Whitney) of 20 seeds, at a gap where the outcome varies between seeds."""
+    base = RunConfig(model="rnn", gap=28, **{**SMALL, "budget": 64 * 50})
+    cfgs = [dataclasses.replace(base, seed=s) for s in range(20)]
+    stacked = batched.train_batched(cfgs[:10], tmp_path / "stack") + batched.train_batched(cfgs[10:], tmp_path / "stack")
+    alone = [train(cfg, tmp_path / "alone") for cfg in cfgs]
+    solved = [sum(r["solved"] for r in rs) for rs in (stacked, alone)]
+    assert 0 < solved[1] < 20, "pick a gap where seeds differ, or the test says nothing"
+    assert stats.fisher_exact([[solved[0], 20 - solved[0]], [solved[1], 20 - solved[1]]]).pvalue > 0.05
+    seen = [[r["sequences_seen"] for r in rs] for rs in (stacked, alone)]
+    assert seen[0] != [seen[0][0]] * 20, "every seed stopped at once: early stop is not per seed"
+    assert stats.mannwhitneyu(*seen).pvalue > 0.05
+    agree = sum(a["solved"] == b["solved"] for a, b in zip(stacked, alone))
+    print(f"solved {solved[0]} vs {solved[1]} of 20; same outcome for {agree} of 20 seeds")
+
+
+def test_a_sweep_stacks_the_seeds_of_each_configuration(tmp_path, capsys):
+    configs = presets.expand("quick", models=("lstm", "gru"), gaps=(3,), seeds=(0, 1, 2), **presets.FAST)
+    todo = sweep.units(configs)
+    assert sorted(len(u) for u in todo) == [3, 3] and all(len({c.seed for c in u}) == 3 for u in todo)
+    assert len(sweep.units(configs, seeds_per_model=2)) == 4 and len(sweep.units(configs, seeds_per_model=1)) == 6
+    step_loop = presets.expand("quick", models=("lstm",), gaps=(3,), seeds=(0, 1))  # fused unset: no stack
+    assert [len(u) for u in sweep.units(step_loop)] == [1, 1]
+    counts = sweep.sweep(configs, tmp_path, executor="local", progress=True)
+    assert counts["done"] == 6 and counts["errors"] == 0
+    assert "6 runs as 2 seed stacks" in capsys.readouterr().err
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
+    assert all(r["batched"]["seeds"] == [0, 1, 2] for r in records)
+    assert len(evaluate(tmp_path, progress=False)) == 6  # downstream reads them as any record
