@@ -17,7 +17,6 @@ from tqdm import tqdm
 from datasets import TASKS
 from experiments.checks import UsageError
 from experiments.config import RunConfig
-from experiments.plot import cell_palette, layout, panel_order, save_figure
 from experiments.records import model_path, write_csv
 from experiments.summary import read_summary
 
@@ -134,6 +133,8 @@ def plot_gradient_flow(table, out):
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    from experiments.plot import cell_palette, layout, panel_order, save_figure  # matplotlib: only to draw
+
     inits = panel_order(table["init_label"])
     palette = cell_palette(table["model"])
     fig, axes = plt.subplots(1, len(inits), figsize=(4.6 * len(inits), 4.2), squeeze=False, sharey=True)
@@ -189,6 +190,8 @@ def plot_length_generalisation(table, out):
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    from experiments.plot import layout, save_figure  # matplotlib: only to draw
+
     groups = list(table.groupby(["model", "init_label"]))
     cols = min(3, len(groups))
     rows = -(-len(groups) // cols)
@@ -223,6 +226,8 @@ def learning_speed(results, task=None):
 def plot_learning_speed(ok, out):
     import matplotlib
     import matplotlib.pyplot as plt
+
+    from experiments.plot import cell_palette, layout, panel_order, save_figure  # matplotlib: only to draw
 
     inits = panel_order(ok["init_label"])
     models = list(dict.fromkeys(ok["model"]))
