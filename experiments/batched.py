@@ -110,7 +110,8 @@ def _reshape(layer, weights, x):
     return ops.reshape(x, (ops.shape(x)[0], ops.shape(x)[1], *layer.target_shape))
 
 
-STACKED_LAYERS = {keras.layers.Embedding: _embedding, RNN: _recurrent, keras.layers.Dense: _dense, keras.layers.Reshape: _reshape}
+STACKED_LAYERS = {keras.layers.InputLayer: lambda layer, weights, x: x,  # a saved model's input (`.keras` files)
+                  keras.layers.Embedding: _embedding, RNN: _recurrent, keras.layers.Dense: _dense, keras.layers.Reshape: _reshape}
 
 
 class SeedStack:
@@ -193,7 +194,7 @@ def train_batched(cfgs, results):
             optimizer.apply_gradients(zip(tape.gradient(total, stack.variables), stack.variables))
             return losses
 
-        train_step, forward = compiled(step, cfg0.jit_compile), compiled(stack.__call__, cfg0.jit_compile)
+        train_step, forward = compiled(step, cfg0.jit_compile), compiled(stack.__call__, cfg0.jit_compile)  # one trace each
 
         def predict(x):  # (S, n, ...) -> numpy (S, n, ...)
             return np.concatenate([forward(x[:, i:i + PREDICT_BATCH]).numpy() for i in range(0, x.shape[1], PREDICT_BATCH)], axis=1)
@@ -248,3 +249,16 @@ def train_batched(cfgs, results):
         for record, cfg in zip(records, cfgs):
             record_error(record, cfg, results, err, start)
     return records
+
+
+def predict_stacked(models, xs, jit_compile=True):
+    """Outputs of S models of one architecture on their own inputs, in one pass per batch.
+
+    `models`: S models as `build_model` makes them (or loaded from their `.keras` files);
+    `xs`: (S, n, ...) inputs, xs[s] for models[s]. Returns numpy (S, n, ...). The same
+    forward as a seed stack's validation checks (the whole-sequence path), compiled once for
+    all S models instead of once per model.
+    """
+    stack = SeedStack(models)
+    forward = compiled(stack.__call__, jit_compile)
+    return np.concatenate([forward(xs[:, i:i + PREDICT_BATCH]).numpy() for i in range(0, xs.shape[1], PREDICT_BATCH)], axis=1)

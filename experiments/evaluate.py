@@ -96,7 +96,7 @@ def summary_markdown(table, left_out=0, reach_rows=None):
             + accuracy_markdown(table, left_out=left_out))
 
 
-def evaluate(results, n_test=None, progress=True):
+def evaluate(results, n_test=None, progress=True, stacked=True):
     """Score every ok run's saved model on a fresh test set; write and return the summary.
 
     The fresh set comes from a seed stream that training never touched (EVAL), with
@@ -104,29 +104,51 @@ def evaluate(results, n_test=None, progress=True):
     with no accuracy and count as unsolved. Left out, each named on stderr: unreadable or
     malformed records, and ok runs whose saved model is missing or unreadable (the next
     sweep retrains those). Errors (RESULTS/errors/) are not results and never appear.
+    With `stacked`, the seeds of one configuration are scored as one seed stack
+    (`batched.predict_stacked`: one compilation per configuration instead of per model).
     """
     from experiments.backend import keras
+    from experiments.batched import predict_stacked, stackable
     from experiments.data import EVAL, data_seed
     from experiments.model import scores
 
     records, problems = read_records(results)
     rows, left_out = [], [f"{path}: {reason}" for path, reason in problems]
-    for record in tqdm(records, unit="model", disable=not progress, file=sys.stderr, desc="evaluate"):
-        kind = outcome(record)
-        if kind == "error":
-            continue  # a record from before errors left runs/: no result, the next sweep retries it
-        acc = loss = np.nan
-        if kind == "ok":
+    scored = {}  # run_id -> (accuracy, loss) on the fresh test set
+    groups = {}  # the ok runs, by configuration without the seed: scored as one seed stack where the cell allows
+    for record in records:
+        if outcome(record) == "ok":
             cfg = RunConfig.from_dict(record["config"])
+            key = dataclasses.replace(cfg, seed=0) if stacked and stackable(cfg) else cfg.run_id
+            groups.setdefault(key, []).append((record, cfg))
+    bar = tqdm(total=sum(map(len, groups.values())), unit="model", disable=not progress, file=sys.stderr, desc="evaluate")
+    for group in groups.values():
+        models, tests = [], []
+        for record, cfg in group:
             path = model_path(results, record["run_id"])
             try:
                 model = keras.saving.load_model(path)
             except Exception as err:  # a missing or damaged file: Keras raises several kinds
                 left_out.append(f"{path}: model {'missing' if not path.exists() else 'unreadable'} ({type(err).__name__}); the next sweep retrains it")
+                bar.update()
                 continue
-            x, y = TASKS[cfg.task](cfg.gap, n_test or cfg.n_test, data_seed(cfg.seed, EVAL))
-            acc, loss = scores(model, TASKS[cfg.task], x, y)
-            keras.backend.clear_session()  # one graph per model would otherwise accumulate
+            models.append((record, cfg, model))
+            tests.append(TASKS[cfg.task](cfg.gap, n_test or cfg.n_test, data_seed(cfg.seed, EVAL)))
+        if len(models) > 1:
+            preds = predict_stacked([m for _, _, m in models], np.stack([x for x, _ in tests]), models[0][1].jit_compile)
+            for (record, cfg, _), (_, y), pred in zip(models, tests, preds):
+                scored[record["run_id"]] = TASKS[cfg.task].score(pred, y), TASKS[cfg.task].loss(pred, y)
+        else:
+            for (record, cfg, model), (x, y) in zip(models, tests):
+                scored[record["run_id"]] = scores(model, TASKS[cfg.task], x, y)
+        bar.update(len(models))
+        keras.backend.clear_session()  # one graph per group would otherwise accumulate
+    bar.close()
+    for record in records:
+        kind = outcome(record)
+        if kind == "error" or (kind == "ok" and record["run_id"] not in scored):
+            continue  # an error from before errors left runs/ (retried by the next sweep), or a model left out above
+        acc, loss = scored.get(record["run_id"], (np.nan, np.nan))
         rows.append(summary_row(record, acc, loss))
     for line in left_out:
         print(f"warning: left out {line}", file=sys.stderr)

@@ -268,7 +268,7 @@ def sweep(configs, results, executor="process", workers=None, progress=True, ret
           + "".join(f"; {e}" for e in extras if e), file=sys.stderr)
     todo = units(todo, check_int("seeds_per_model", seeds_per_model, 1))
     stacks = [u for u in todo if len(u) > 1]
-    desc = f"{sum(map(len, stacks))} runs as {len(stacks)} seed stacks" if stacks else None
+    desc = f"{sum(map(len, stacks))} runs as {len(stacks)} seed stack{'s' if len(stacks) > 1 else ''}" if stacks else None
     bar = tqdm(total=len(configs), initial=counts["skipped"], unit="run", desc=desc, disable=not progress, file=sys.stderr)
 
     def finished(status):
