@@ -126,7 +126,7 @@ def test_presets_expand_as_documented():
     # The headline: the same rows, 10 seeds at every point, every first-look run among them
     # (so its records are reused), the chrono rows out to 2560.
     default = presets.expand("default")
-    assert len(default) == 570 and {c.run_id for c in first} <= {c.run_id for c in default}
+    assert len(default) == 590 and {c.run_id for c in first} <= {c.run_id for c in default}
     assert {(c.model, c.init_label) for c in default} == labels
     points = pd.DataFrame([(c.model, c.init_label, c.gap, c.seed) for c in default], columns=["m", "i", "g", "s"])
     assert (points.groupby(["m", "i", "g"])["s"].nunique() == 10).all()
