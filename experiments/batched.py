@@ -22,7 +22,8 @@ seed axis and no operation mixes two seeds. What each seed keeps to itself:
 Each seed then gets its own record and `.keras` model, written by `train.conclude` exactly
 as an unbatched run's, plus `"batched": {"seeds": [...]}`. Batched seeds are not bit-identical
 to unbatched ones (batched matmuls round differently); `tests/test_batched.py` checks that
-they are the same experiment, and `experiments/BATCHED_NOTES.md` holds the larger comparison.
+they are the same experiment, and `results/checks/stacked_rerun/` holds a larger comparison
+(the README's "Does it survive a rerun?").
 """
 
 import math
@@ -37,6 +38,7 @@ from experiments.data import TEST, TRAIN, VAL, data_seed, seed_everything
 from experiments.model import OPTIMIZERS, build_model
 from experiments.train import conclude, history_point, new_record, record_error
 from layers.base import RNN
+from layers.sequence import has_sequence_path
 
 ops = keras.ops
 PREDICT_BATCH = 512  # sequences per seed per inference call, as `model.scores` uses
@@ -46,8 +48,7 @@ def stackable(cfg):
     """Whether `cfg`'s seeds can train as a stack: its cell's own class has a whole-sequence
     path (`layers.sequence.has_sequence_path`), the run uses it (`fused`), and the backend is
     TensorFlow (the train step below uses its tape)."""
-    entry = cell_registry()[cfg.model]
-    return bool(cfg.fused) and keras.backend.backend() == "tensorflow" and "call_sequence" in vars(entry)
+    return bool(cfg.fused) and keras.backend.backend() == "tensorflow" and has_sequence_path(cell_registry()[cfg.model])
 
 
 class PerSeedClipping:
@@ -165,6 +166,11 @@ def compiled(fn, jit_compile):
     return tf.function(fn, jit_compile=bool(jit_compile), reduce_retracing=True)
 
 
+def predict_in_batches(forward, xs):
+    """`forward` on (S, n, ...) inputs, PREDICT_BATCH sequences per seed at a time: numpy (S, n, ...)."""
+    return np.concatenate([forward(xs[:, i:i + PREDICT_BATCH]).numpy() for i in range(0, xs.shape[1], PREDICT_BATCH)], axis=1)
+
+
 def train_batched(cfgs, results):
     """Train `cfgs` (one configuration, distinct seeds) as one seed stack; return their records.
 
@@ -196,9 +202,6 @@ def train_batched(cfgs, results):
 
         train_step, forward = compiled(step, cfg0.jit_compile), compiled(stack.__call__, cfg0.jit_compile)  # one trace each
 
-        def predict(x):  # (S, n, ...) -> numpy (S, n, ...)
-            return np.concatenate([forward(x[:, i:i + PREDICT_BATCH]).numpy() for i in range(0, x.shape[1], PREDICT_BATCH)], axis=1)
-
         vals = [task(c.gap, c.n_val, data_seed(c.seed, VAL)) for c in cfgs]
         x_val = np.stack([v[0] for v in vals])
         steps_total, batch = cfg0.budget // cfg0.batch_size, cfg0.batch_size
@@ -212,7 +215,7 @@ def train_batched(cfgs, results):
             losses = np.stack([train_step(x[:, i * batch:(i + 1) * batch], y[:, i * batch:(i + 1) * batch]).numpy()
                                for i in range(chunk)])  # (chunk, S)
             steps += chunk
-            pred = predict(x_val)
+            pred = predict_in_batches(forward, x_val)
             for s in list(open_):
                 loss = float(np.mean(losses[:, s]))  # what `fit` reports: the mean over the chunk's steps
                 seed_state = state[s]
@@ -232,7 +235,7 @@ def train_batched(cfgs, results):
         for s, seed_state in enumerate(state):  # each seed's weights of when it stopped back in place
             if seed_state["weights"] is not None:
                 stack.set_seed_weights(s, seed_state["weights"])
-        test_pred = predict(np.stack([t[0] for t in tests]))
+        test_pred = predict_in_batches(forward, np.stack([t[0] for t in tests]))
         trained = round(time.perf_counter() - start, 2)
         for s, cfg in enumerate(cfgs):
             records[s]["batched"]["seconds_for_all"] = trained
@@ -259,6 +262,4 @@ def predict_stacked(models, xs, jit_compile=True):
     forward as a seed stack's validation checks (the whole-sequence path), compiled once for
     all S models instead of once per model.
     """
-    stack = SeedStack(models)
-    forward = compiled(stack.__call__, jit_compile)
-    return np.concatenate([forward(xs[:, i:i + PREDICT_BATCH]).numpy() for i in range(0, xs.shape[1], PREDICT_BATCH)], axis=1)
+    return predict_in_batches(compiled(SeedStack(models).__call__, jit_compile), xs)

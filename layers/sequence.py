@@ -117,9 +117,9 @@ def weight_values(*weights):
 
 
 def has_sequence_path(cell):
-    """Whether `cell`'s own class defines `call_sequence`.
+    """Whether `cell`'s own class (or `cell` itself, when given a class) defines `call_sequence`.
 
     Only the defining class counts: a subclass that changes `call` (the depth-gated LSTM
     extends `LSTMCell`) must not inherit a fast path computing its parent's equations.
     """
-    return "call_sequence" in vars(type(cell))
+    return "call_sequence" in vars(cell if isinstance(cell, type) else type(cell))
