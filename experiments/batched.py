@@ -42,6 +42,12 @@ from layers.sequence import has_sequence_path
 
 ops = keras.ops
 PREDICT_BATCH = 512  # sequences per seed per inference call, as `model.scores` uses
+# Memory a seed adds to a stack's training step, per (sequence, step, unit) of its batch: what
+# the backward pass keeps. Measured ~100 bytes (peak RSS of one stacked update, LSTM and GRU,
+# T = 640 and 1280, 1 against 4 seeds); 160 leaves room for the allocator. A stack of ten
+# chrono LSTMs at gap 2560 (about 11 GB by this count) was killed by the out-of-memory killer
+# beside a second one on this 24 GB machine.
+BYTES_PER_STEP_UNIT = 160
 
 
 def stackable(cfg):
@@ -49,6 +55,17 @@ def stackable(cfg):
     path (`layers.sequence.has_sequence_path`), the run uses it (`fused`), and the backend is
     TensorFlow (the train step below uses its tape)."""
     return bool(cfg.fused) and keras.backend.backend() == "tensorflow" and has_sequence_path(cell_registry()[cfg.model])
+
+
+def seed_bytes(cfg):
+    """Training memory one seed adds to a stack: BYTES_PER_STEP_UNIT * B * T * H."""
+    return BYTES_PER_STEP_UNIT * cfg.batch_size * TASKS[cfg.task].length(cfg.gap) * cfg.units
+
+
+def stack_size(cfg, most, memory):
+    """How many of `cfg`'s seeds to stack: at most `most`, and as many as fit in `memory`
+    bytes (at least one: a seed alone trains as it would unbatched)."""
+    return max(1, min(most, int(memory // seed_bytes(cfg))))
 
 
 class PerSeedClipping:

@@ -14,6 +14,10 @@ class UsageError(ValueError):
     """Bad input from a user: the CLI prints it as one line and exits with code 2."""
 
 
+class Failed(Exception):
+    """A command ran but some of its work did not: the CLI exits 1 with this line."""
+
+
 def check_int(name, value, low=1):
     """An integer (Python or NumPy, never a bool) >= `low`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:

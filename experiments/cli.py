@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from experiments.checks import UsageError, check_choice, check_int, check_keys
+from experiments.checks import Failed, UsageError, check_choice, check_int, check_keys
 from experiments.config import RunConfig
 from experiments.records import error_path, errors_dir
 from experiments.sweep import Terminated, check_writable
@@ -102,10 +102,6 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
-
-
-class Failed(Exception):
-    """The command ran but some of its work did not: exit 1 with this line."""
 
 
 def _terminate(signum, frame):

@@ -23,12 +23,21 @@ from pathlib import Path
 from tqdm import tqdm
 
 from experiments import plugins
-from experiments.checks import UsageError, check_choice, check_int
+from experiments.checks import Failed, UsageError, check_choice, check_int
 from experiments.records import claim, claim_is_stale, claim_path, error_path, needs_run, outcome, recorded_outcome, release
 
 ROOT = Path(__file__).resolve().parents[1]
 # Seeds of one configuration trained as one seed stack (experiments/batched.py); 1 turns it off.
 SEEDS_PER_MODEL = 10
+# The share of this machine's memory that seed stacks in flight may use together: each of the
+# `workers` stacks gets its part (`batched.stack_size`); the rest is the processes' own.
+STACK_MEMORY_SHARE = 0.6
+
+
+def stack_memory(workers):
+    """Bytes one seed stack may use while `workers` stacks train at once on this machine."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return STACK_MEMORY_SHARE * total / max(workers, 1)
 
 
 def pending(configs, results, retry=False):
@@ -141,16 +150,21 @@ def _run_in_ray_worker(unit, results, retry=False):
     return run_unit(unit, results, retry)
 
 
-def units(configs, seeds_per_model=SEEDS_PER_MODEL):
+def units(configs, seeds_per_model=SEEDS_PER_MODEL, memory=None):
     """The configs grouped into units of work: the seeds of one configuration, up to
-    `seeds_per_model` at a time, where they can train as one seed stack; single runs otherwise."""
-    from experiments.batched import stackable
+    `seeds_per_model` at a time and as many as fit in `memory` bytes (`batched.stack_size`;
+    None: no limit), where they can train as one seed stack; single runs otherwise."""
+    from experiments.batched import stack_size, stackable
 
     groups = {}
     for cfg in configs:
         key = dataclasses.replace(cfg, seed=0) if seeds_per_model > 1 and stackable(cfg) else cfg.run_id
         groups.setdefault(key, []).append(cfg)
-    return [tuple(group[i:i + seeds_per_model]) for group in groups.values() for i in range(0, len(group), max(seeds_per_model, 1))]
+    chunks = []
+    for group in groups.values():
+        size = seeds_per_model if memory is None else stack_size(group[0], seeds_per_model, memory)
+        chunks += [tuple(group[i:i + size]) for i in range(0, len(group), size)]
+    return chunks
 
 
 def check_ray_address(address):
@@ -234,6 +248,13 @@ def _process_runs(todo, results, finished, retry, workers=None):
         print("\ninterrupted: cancelling queued runs, letting the runs in flight finish", file=sys.stderr)
         pool.shutdown(wait=True, cancel_futures=True)
         raise
+    except cf.process.BrokenProcessPool:
+        # A worker died without a Python exception: in practice the out-of-memory killer. The
+        # pool then ends every worker; the runs in flight leave stale claims, taken over next time.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise Failed("a sweep worker process was killed (out of memory? see `dmesg`); the runs in flight were not recorded "
+                     "and the rest were cancelled: rerun the same command to continue, with SEEDS_PER_MODEL=N for smaller "
+                     "seed stacks or EXECUTOR=local for one worker") from None
     pool.shutdown(wait=True)
 
 
@@ -248,7 +269,8 @@ def sweep(configs, results, executor="process", workers=None, progress=True, ret
     apart) are trained again. Ctrl-C cancels the runs not yet started and lets those in
     flight finish; SIGTERM cancels both. A result is always on disk, so rerunning the same
     sweep continues where it stopped. The seeds of one configuration train together as one
-    seed stack, up to `seeds_per_model` at a time, where the cell allows (`batched.stackable`).
+    seed stack, up to `seeds_per_model` at a time and as many as fit in memory beside the
+    other workers' stacks (`stack_memory`), where the cell allows (`batched.stackable`).
     """
     check_choice("executor", executor, EXECUTORS)
     if executor == "ray" and os.environ.get("RAY_ADDRESS"):
@@ -266,7 +288,8 @@ def sweep(configs, results, executor="process", workers=None, progress=True, ret
               f"{held} claimed by another sweep now" if held else ""]
     print(f"sweep: {len(configs)} runs, {counts['skipped']} already recorded and skipped, {len(todo)} to run"
           + "".join(f"; {e}" for e in extras if e), file=sys.stderr)
-    todo = units(todo, check_int("seeds_per_model", seeds_per_model, 1))
+    n_workers = 1 if executor == "local" else workers or os.cpu_count() or 1
+    todo = units(todo, check_int("seeds_per_model", seeds_per_model, 1), stack_memory(n_workers))
     stacks = [u for u in todo if len(u) > 1]
     desc = f"{sum(map(len, stacks))} runs as {len(stacks)} seed stack{'s' if len(stacks) > 1 else ''}" if stacks else None
     bar = tqdm(total=len(configs), initial=counts["skipped"], unit="run", desc=desc, disable=not progress, file=sys.stderr)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from datasets import TASKS
 from experiments import batched, presets, sweep
 from experiments.backend import keras
 from experiments.config import RunConfig
@@ -103,3 +104,17 @@ def test_a_sweep_stacks_the_seeds_of_each_configuration(tmp_path, capsys):
     stacked, alone = evaluate(tmp_path, progress=False), evaluate(tmp_path, progress=False, stacked=False)
     assert len(stacked) == 6 and list(stacked["test_accuracy"]) == list(alone["test_accuracy"])
     np.testing.assert_allclose(stacked["test_loss"], alone["test_loss"], rtol=1e-5)
+
+
+def test_seed_stacks_are_cut_to_what_fits_in_memory():
+    """Ten seeds at a long gap become stacks no larger than the memory allows; a seed alone
+    when not even two fit; `seeds_per_model` still caps a stack when memory does not."""
+    cfgs = [RunConfig(model="lstm", gap=2560, seed=s, forget_bias="chrono", **presets.FAST) for s in range(10)]
+    one = batched.seed_bytes(cfgs[0])
+    assert one == batched.BYTES_PER_STEP_UNIT * 64 * TASKS['fluent'].length(2560) * 64  # B * T * H
+    assert batched.seed_bytes(dataclasses.replace(cfgs[0], gap=1280)) < one
+    assert [len(u) for u in sweep.units(cfgs, 10, memory=4.5 * one)] == [4, 4, 2]
+    assert [len(u) for u in sweep.units(cfgs, 10, memory=0.5 * one)] == [1] * 10
+    assert [len(u) for u in sweep.units(cfgs, 3, memory=100 * one)] == [3, 3, 3, 1]
+    assert [len(u) for u in sweep.units(cfgs, 10)] == [10]
+    assert sweep.stack_memory(2) == pytest.approx(sweep.stack_memory(1) / 2)
