@@ -48,6 +48,10 @@ PREDICT_BATCH = 512  # sequences per seed per inference call, as `model.scores` 
 # chrono LSTMs at gap 2560 (about 11 GB by this count) was killed by the out-of-memory killer
 # beside a second one on this 24 GB machine.
 BYTES_PER_STEP_UNIT = 160
+# Bytes one stacked inference call may take. Inference runs the whole-sequence path too, which
+# keeps what a backward pass would need: ten seeds' 512 validation sequences at gap 2560 would
+# take ~27 GB at once, so long sequences are predicted in smaller batches.
+PREDICT_MEMORY = 2e9
 
 
 def stackable(cfg):
@@ -183,9 +187,14 @@ def compiled(fn, jit_compile):
     return tf.function(fn, jit_compile=bool(jit_compile), reduce_retracing=True)
 
 
-def predict_in_batches(forward, xs):
-    """`forward` on (S, n, ...) inputs, PREDICT_BATCH sequences per seed at a time: numpy (S, n, ...)."""
-    return np.concatenate([forward(xs[:, i:i + PREDICT_BATCH]).numpy() for i in range(0, xs.shape[1], PREDICT_BATCH)], axis=1)
+def predict_in_batches(forward, xs, units):
+    """`forward` on (S, n, T, ...) inputs of a stack of cells with `units` units: numpy (S, n, ...).
+
+    PREDICT_BATCH sequences per seed at a time, fewer where S of them would take more than
+    PREDICT_MEMORY (at BYTES_PER_STEP_UNIT, as in training)."""
+    per_sequence = xs.shape[0] * BYTES_PER_STEP_UNIT * xs.shape[2] * units
+    n = max(1, min(PREDICT_BATCH, int(PREDICT_MEMORY // per_sequence)))
+    return np.concatenate([forward(xs[:, i:i + n]).numpy() for i in range(0, xs.shape[1], n)], axis=1)
 
 
 def train_batched(cfgs, results):
@@ -232,7 +241,7 @@ def train_batched(cfgs, results):
             losses = np.stack([train_step(x[:, i * batch:(i + 1) * batch], y[:, i * batch:(i + 1) * batch]).numpy()
                                for i in range(chunk)])  # (chunk, S)
             steps += chunk
-            pred = predict_in_batches(forward, x_val)
+            pred = predict_in_batches(forward, x_val, cfg0.units)
             for s in list(open_):
                 loss = float(np.mean(losses[:, s]))  # what `fit` reports: the mean over the chunk's steps
                 seed_state = state[s]
@@ -252,7 +261,7 @@ def train_batched(cfgs, results):
         for s, seed_state in enumerate(state):  # each seed's weights of when it stopped back in place
             if seed_state["weights"] is not None:
                 stack.set_seed_weights(s, seed_state["weights"])
-        test_pred = predict_in_batches(forward, np.stack([t[0] for t in tests]))
+        test_pred = predict_in_batches(forward, np.stack([t[0] for t in tests]), cfg0.units)
         trained = round(time.perf_counter() - start, 2)
         for s, cfg in enumerate(cfgs):
             records[s]["batched"]["seconds_for_all"] = trained
@@ -271,12 +280,12 @@ def train_batched(cfgs, results):
     return records
 
 
-def predict_stacked(models, xs, jit_compile=True):
+def predict_stacked(models, xs, units, jit_compile=True):
     """Outputs of S models of one architecture on their own inputs, in one pass per batch.
 
     `models`: S models as `build_model` makes them (or loaded from their `.keras` files);
-    `xs`: (S, n, ...) inputs, xs[s] for models[s]. Returns numpy (S, n, ...). The same
+    `xs`: (S, n, ...) inputs, xs[s] for models[s]; `units`: their cells' H. Returns numpy (S, n, ...). The same
     forward as a seed stack's validation checks (the whole-sequence path), compiled once for
     all S models instead of once per model.
     """
-    return predict_in_batches(compiled(SeedStack(models).__call__, jit_compile), xs)
+    return predict_in_batches(compiled(SeedStack(models).__call__, jit_compile), xs, units)

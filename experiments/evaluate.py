@@ -135,7 +135,7 @@ def evaluate(results, n_test=None, progress=True, stacked=True):
             models.append((record, cfg, model))
             tests.append(TASKS[cfg.task](cfg.gap, n_test or cfg.n_test, data_seed(cfg.seed, EVAL)))
         if len(models) > 1:
-            preds = predict_stacked([m for _, _, m in models], np.stack([x for x, _ in tests]), models[0][1].jit_compile)
+            preds = predict_stacked([m for _, _, m in models], np.stack([x for x, _ in tests]), models[0][1].units, models[0][1].jit_compile)
             for (record, cfg, _), (_, y), pred in zip(models, tests, preds):
                 scored[record["run_id"]] = TASKS[cfg.task].score(pred, y), TASKS[cfg.task].loss(pred, y)
         else:
