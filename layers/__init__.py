@@ -11,6 +11,7 @@ from layers.clockwork import ClockworkRNN, ClockworkRNNCell
 from layers.depth_gated import DepthGatedLSTM, DepthGatedLSTMCell
 from layers.gru import GRU, GRUCell
 from layers.lstm import LSTM, LSTMCell
+from layers.min_rnn import MinGRUCell, MinLSTMCell
 from layers.mut import MUT1Cell, MUT2Cell, MUT3Cell
 from layers.rnn import SimpleRNN, SimpleRNNCell
 
@@ -34,7 +35,10 @@ CELLS = {
     "lstm_noaf": family.LSTMNOAFCell,
     "lstm_np": family.LSTMNPCell,
     "lstm_fgr": family.LSTMFGRCell,
+    # Feng et al. 2024: gates read only the input; trained by a parallel scan over time.
+    "min_gru": MinGRUCell,
+    "min_lstm": MinLSTMCell,
 }
 
 __all__ = ["CELLS", "ClockworkRNN", "ClockworkRNNCell", "DepthGatedLSTM", "DepthGatedLSTMCell", "GRU", "GRUCell",
-           "LSTM", "LSTMCell", "MUT1Cell", "MUT2Cell", "MUT3Cell", "SimpleRNN", "SimpleRNNCell"]
+           "LSTM", "LSTMCell", "MinGRUCell", "MinLSTMCell", "MUT1Cell", "MUT2Cell", "MUT3Cell", "SimpleRNN", "SimpleRNNCell"]

@@ -167,11 +167,14 @@ def sequence_layer(entry, units, options, return_sequences=False, fused=True):
     return build(units, options, return_sequences=return_sequences, fused=fused)
 
 
-class GatedCell(RecurrentCell):
-    """A cell with a forget (or update) gate whose bias initialisation is an option.
+class ForgetGate:
+    """Mixin for a cell with a forget (or keep) gate: its bias initialisation is an option.
+
+    Put it before the cell base: `class MyCell(ForgetGate, RecurrentCell)`, or with `Cell` for
+    a cell whose gates read only the input (minGRU, minLSTM).
 
     Args:
-        forget_bias: "one" (default), "zero" or "chrono"; see `gate_bias`.
+        forget_bias: "one" (the default here), "zero" or "chrono"; see `gate_bias`.
         chrono_tmax: T_max of chrono initialisation, the longest dependency expected in
             steps (Tallec & Ollivier 2018 use the task's gap); used only with "chrono".
     """
@@ -190,6 +193,11 @@ class GatedCell(RecurrentCell):
 
     def cell_args(self):
         return {**super().cell_args(), "forget_bias": self.forget_bias, "chrono_tmax": self.chrono_tmax}
+
+
+class GatedCell(ForgetGate, RecurrentCell):
+    """A `RecurrentCell` with a forget (or update) gate: `forget_bias` and `chrono_tmax` as in
+    `ForgetGate`, `recurrent_initializer` as in `RecurrentCell`."""
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -123,3 +123,30 @@ def has_sequence_path(cell):
     extends `LSTMCell`) must not inherit a fast path computing its parent's equations.
     """
     return "call_sequence" in vars(cell if isinstance(cell, type) else type(cell))
+
+
+def linear_scan(a, b, h0):
+    """Every state of h_t = a_t * h_{t-1} + b_t at once, element-wise, from h_{-1} = h0.
+
+    a, b (T, B, H) time-major, h0 (B, H); a seed stack adds an S axis after T (and before B
+    in h0). Returns (T, B, H). A diagonal linear recurrence is a scan of affine maps, and
+    composing affine maps is associative (Blelloch 1990; Martin & Cundy 2018 for RNNs): after
+    round k of this doubling scan (Hillis & Steele 1986) step t holds the composition of the
+    2^k maps ending at t, so log2(T) element-wise rounds replace T sequential steps and
+    autodiff gives the backward pass. A while loop, not `keras.ops.associative_scan`, because
+    that needs T known when traced and our training functions are traced once for every
+    length (tests/test_sequence.py). No division, so no log-space trick is needed for
+    stability (Feng et al. 2024 use one for their cumulative-sum form).
+    """
+    steps = ops.reshape(ops.arange(ops.shape(a)[0]), (-1,) + (1,) * (len(a.shape) - 1))  # (T, 1, ..., 1)
+    b = ops.where(steps == 0, b + a * h0[None], b)  # fold h0 into the first step's map
+
+    def shifted_by(x, d, fill):  # x[t - d], and `fill` (the identity map) for t < d
+        return ops.where(steps < d, fill, ops.roll(x, d, axis=0))
+
+    def body(d, a, b):
+        return d * 2, a * shifted_by(a, d, 1.0), b + a * shifted_by(b, d, 0.0)
+
+    # T < 2^32: 32 rounds at most; a bound XLA needs to differentiate the loop.
+    _, _, b = ops.while_loop(lambda d, a, b: d < ops.shape(a)[0], body, (1, a, b), maximum_iterations=32)
+    return b

@@ -40,6 +40,7 @@ def test_each_seed_starts_from_its_unbatched_weights():
     ("rnn", "fluent", {"recurrent_init": "identity"}),
     ("gru", "copy", {"forget_bias": "chrono"}),
     ("lstm", "adding", {"optimizer": "rmsprop", "clipnorm": None, "clipvalue": 0.5}),
+    ("min_lstm", "fluent", {"forget_bias": "chrono"}),  # a parallel scan, not a step loop, per seed
 ])
 def test_the_first_losses_equal_the_unbatched_runs(tmp_path, model, task, extra):
     cfgs = [RunConfig(model=model, task=task, gap=6, seed=s, **{**SMALL, "budget": 64 * 20}, **extra) for s in (0, 1)]

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from layers import CELLS, DepthGatedLSTMCell, LSTMCell
 from layers.base import RNN
-from layers.sequence import has_sequence_path
+from layers.sequence import has_sequence_path, linear_scan
 
 B, T, D, H = 3, 6, 5, 4
 FUSED = sorted(name for name, cell in CELLS.items() if has_sequence_path(cell(H)))
@@ -46,7 +46,7 @@ def outputs_and_gradients(layer, x, initial_state, jit_compile=False):
 
 
 def test_the_fast_cells_are_those_expected():
-    assert FUSED == ["gru", "lstm", "rnn"]
+    assert FUSED == ["gru", "lstm", "min_gru", "min_lstm", "rnn"]
 
 
 @pytest.mark.parametrize("name", FUSED)
@@ -62,7 +62,7 @@ def test_sequence_path_matches_step_loop(name, return_sequences, jit_compile):
     n_states = len(tf.nest.flatten(step.cell.state_size))
     states = [tf.constant(rng.normal(size=(B, H)).astype("float32")) for _ in range(n_states)]
     (out_s, grad_s), (out_f, grad_f) = (outputs_and_gradients(layer, x, states, jit_compile) for layer in (step, fused))
-    assert len(out_f) == 1 + n_states and len(grad_f) == len(grad_s) == 1 + n_states + 3
+    assert len(out_f) == 1 + n_states and len(grad_f) == len(grad_s) == 1 + n_states + len(step.trainable_weights)
     for got, want in zip(out_f + grad_f, out_s + grad_s):
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-5)
@@ -152,3 +152,21 @@ def test_sequence_path_on_the_jax_backend():
     assert all(n > 0 for n in report["traced"].values()), report  # the sequence path did run
     assert min(report["min_step"].values()) > 1e-4, report  # and every weight had a gradient
     assert max(report["max_diff"].values()) < 1e-5, report
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 1000])
+def test_linear_scan_equals_the_recurrence_step_by_step(length):
+    """The doubling scan against the plain loop, h0 included, at lengths that are and are
+    not powers of two, and long enough (1000) that error would accumulate if it could; a
+    seed stack's extra axis too."""
+    rng = np.random.default_rng(length)
+    for shape in [(length, 3, 4), (length, 2, 3, 4)]:
+        a = rng.uniform(0.9, 1.0, shape).astype("float32")
+        b = rng.normal(scale=0.1, size=shape).astype("float32")
+        h0 = rng.normal(size=shape[1:]).astype("float32")
+        got = linear_scan(tf.constant(a), tf.constant(b), tf.constant(h0)).numpy()
+        h, want = h0, []
+        for t in range(length):
+            h = a[t] * h + b[t]
+            want.append(h)
+        np.testing.assert_allclose(got, np.stack(want), atol=2e-5, rtol=1e-4)

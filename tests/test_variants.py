@@ -203,6 +203,46 @@ def test_mut_matches_numpy_reference(name, d):
     np.testing.assert_allclose(layer(x).numpy()[:, -1], numpy_mut(name, x, w), atol=2e-5)
 
 
+def numpy_min_rnn(name, x, w):
+    """Feng et al. 2024's sequential equations (sections 3.1, 3.2), one step at a time."""
+    h = np.zeros((x.shape[0], H))
+    outputs = []
+    for t in range(x.shape[1]):
+        z = x[:, t] @ w["kernel"] + w["bias"]
+        if name == "min_gru":
+            keep, candidate = np.split(z, 2, axis=-1)  # the paper's update gate is 1 - keep
+            h = sig(keep) * h + (1 - sig(keep)) * candidate
+        else:
+            f, i, candidate = np.split(z, 3, axis=-1)
+            f, i = sig(f), sig(i)
+            h = f / (f + i) * h + i / (f + i) * candidate
+        outputs.append(h)
+    return np.stack(outputs, axis=1)
+
+
+@pytest.mark.parametrize("name", ["min_gru", "min_lstm"])
+def test_min_rnns_match_numpy_reference(name):
+    layer = run(CELLS[name](H))
+    w = randomise(layer)
+    assert sorted(w) == ["bias", "kernel"]  # no recurrent kernel: the gates read the input only
+    np.testing.assert_allclose(layer(X).numpy(), numpy_min_rnn(name, X, w), atol=2e-5)
+
+
+@pytest.mark.parametrize("name", ["min_gru", "min_lstm"])
+def test_min_rnns_chrono_init_keeps_the_state_for_up_to_tmax_steps(name):
+    """With zero input, the state's per-step keep factor a = 1 - 1/u with u ~ U[1, T_max - 1]:
+    memory times 1/(1 - a) spanning 1 .. T_max, as chrono init promises; 1/2 with "zero"."""
+    cell = CELLS[name](64, forget_bias="chrono", chrono_tmax=200)
+    layer = run(cell)
+    a, _ = cell.coefficients(cell.bias.numpy()[None])
+    times = 1 / (1 - a.numpy()[0])
+    assert 1 <= times.min() < 20 and 100 < times.max() <= 200
+    assert np.all(run(CELLS[name](8)).cell.bias.numpy() == 0)
+    keep, _ = cell.coefficients(np.zeros((1, cell.n_gates * 64), "float32"))
+    np.testing.assert_allclose(keep, 0.5)
+    assert layer.cell.get_config()["forget_bias"] == "chrono"
+
+
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_gradients_are_finite_and_match_finite_differences(name):
     """d loss / d weight from autodiff against central differences, in float64, on a tiny case."""
