@@ -166,23 +166,40 @@ def length_generalisation(results, task=None):
     """Every ok model evaluated at gaps g/4 .. 4g around the gap g it was trained at.
 
     At the training gap it sees exactly the sequences `make evaluate` scored it on (same
-    seed stream and size), so the diagonal equals `test_accuracy` in the summary.
+    seed stream and size, and seed stacks as there), so the diagonal equals `test_accuracy`
+    in the summary. The seeds of one configuration are scored as one seed stack where the
+    cell allows (`batched.stacked_predictor`): one XLA compilation per configuration and
+    test gap, not per model and test gap.
     Rows: model, init_label, seed, train_gap, test_gap, test_accuracy.
     """
     from experiments.backend import keras
+    from experiments.batched import stack_key, stacked_predictor
     from experiments.data import EVAL, data_seed
     from experiments.model import scores
 
     ok = ok_runs(results, task)
-    rows = []
-    for _, run in tqdm(list(ok.iterrows()), desc="generalisation", unit="model", file=sys.stderr):
+    groups = {}  # the seeds of one configuration, scored as one seed stack where the cell allows
+    for _, run in ok.iterrows():
         cfg = config_of(results, run)
-        model = keras.saving.load_model(model_path(results, run["run_id"]))
-        for gap in generalisation_gaps(cfg.gap):
-            x, y = TASKS[cfg.task](gap, cfg.n_test, data_seed(cfg.seed, EVAL))
-            rows.append({"task": cfg.task, "model": cfg.model, "init_label": cfg.init_label, "seed": cfg.seed, "train_gap": cfg.gap,
-                         "test_gap": gap, "test_accuracy": scores(model, TASKS[cfg.task], x, y)[0]})
+        groups.setdefault(stack_key(cfg), []).append(cfg)
+    rows = []
+    bar = tqdm(total=len(ok), desc="generalisation", unit="model", file=sys.stderr)
+    for cfgs in groups.values():
+        task_ = TASKS[cfgs[0].task]
+        models = [keras.saving.load_model(model_path(results, cfg.run_id)) for cfg in cfgs]
+        predict = stacked_predictor(models, cfgs[0].units, cfgs[0].jit_compile) if len(models) > 1 else None
+        for gap in generalisation_gaps(cfgs[0].gap):
+            tests = [task_(gap, cfg.n_test, data_seed(cfg.seed, EVAL)) for cfg in cfgs]
+            if predict is not None:
+                preds = predict(np.stack([x for x, _ in tests]))
+                accuracies = [task_.score(pred, y) for pred, (_, y) in zip(preds, tests)]
+            else:
+                accuracies = [scores(model, task_, x, y)[0] for model, (x, y) in zip(models, tests)]
+            rows += [{"task": cfg.task, "model": cfg.model, "init_label": cfg.init_label, "seed": cfg.seed, "train_gap": cfg.gap,
+                      "test_gap": gap, "test_accuracy": accuracy} for cfg, accuracy in zip(cfgs, accuracies)]
+        bar.update(len(cfgs))
         keras.backend.clear_session()
+    bar.close()
     return save_analysis(rows, results, "length_generalisation", plot_length_generalisation)
 
 

@@ -61,6 +61,14 @@ def stackable(cfg):
     return bool(cfg.fused) and keras.backend.backend() == "tensorflow" and has_sequence_path(cell_registry()[cfg.model])
 
 
+def stack_key(cfg, stack=True):
+    """What the seeds of one seed stack share: `cfg` without its seed where it is `stackable`
+    (and `stack` is on), else the run itself. Group configs by it to find stacks."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, seed=0) if stack and stackable(cfg) else cfg.run_id
+
+
 def seed_bytes(cfg):
     """Training memory one seed adds to a stack: BYTES_PER_STEP_UNIT * B * T * H."""
     return BYTES_PER_STEP_UNIT * cfg.batch_size * TASKS[cfg.task].length(cfg.gap) * cfg.units
@@ -280,12 +288,14 @@ def train_batched(cfgs, results):
     return records
 
 
-def predict_stacked(models, xs, units, jit_compile=True):
-    """Outputs of S models of one architecture on their own inputs, in one pass per batch.
+def stacked_predictor(models, units, jit_compile=True):
+    """A function xs -> outputs of S models of one architecture, each on its own inputs.
 
     `models`: S models as `build_model` makes them (or loaded from their `.keras` files);
-    `xs`: (S, n, ...) inputs, xs[s] for models[s]; `units`: their cells' H. Returns numpy (S, n, ...). The same
-    forward as a seed stack's validation checks (the whole-sequence path), compiled once for
-    all S models instead of once per model.
+    `units`: their cells' H. The function takes (S, n, T, ...) inputs, xs[s] for models[s],
+    and returns numpy (S, n, ...): the same forward as a seed stack's validation checks (the
+    whole-sequence path), compiled once for all S models instead of once per model, and
+    reused across calls (an XLA compilation per sequence length, not per model and length).
     """
-    return predict_in_batches(compiled(SeedStack(models).__call__, jit_compile), xs, units)
+    forward = compiled(SeedStack(models).__call__, jit_compile)
+    return lambda xs: predict_in_batches(forward, xs, units)

@@ -105,10 +105,10 @@ def evaluate(results, n_test=None, progress=True, stacked=True):
     malformed records, and ok runs whose saved model is missing or unreadable (the next
     sweep retrains those). Errors (RESULTS/errors/) are not results and never appear.
     With `stacked`, the seeds of one configuration are scored as one seed stack
-    (`batched.predict_stacked`: one compilation per configuration instead of per model).
+    (`batched.stacked_predictor`: one compilation per configuration instead of per model).
     """
     from experiments.backend import keras
-    from experiments.batched import predict_stacked, stackable
+    from experiments.batched import stack_key, stacked_predictor
     from experiments.data import EVAL, data_seed
     from experiments.model import scores
 
@@ -119,8 +119,7 @@ def evaluate(results, n_test=None, progress=True, stacked=True):
     for record in records:
         if outcome(record) == "ok":
             cfg = RunConfig.from_dict(record["config"])
-            key = dataclasses.replace(cfg, seed=0) if stacked and stackable(cfg) else cfg.run_id
-            groups.setdefault(key, []).append((record, cfg))
+            groups.setdefault(stack_key(cfg, stacked), []).append((record, cfg))
     bar = tqdm(total=sum(map(len, groups.values())), unit="model", disable=not progress, file=sys.stderr, desc="evaluate")
     for group in groups.values():
         models, tests = [], []
@@ -135,7 +134,7 @@ def evaluate(results, n_test=None, progress=True, stacked=True):
             models.append((record, cfg, model))
             tests.append(TASKS[cfg.task](cfg.gap, n_test or cfg.n_test, data_seed(cfg.seed, EVAL)))
         if len(models) > 1:
-            preds = predict_stacked([m for _, _, m in models], np.stack([x for x, _ in tests]), models[0][1].units, models[0][1].jit_compile)
+            preds = stacked_predictor([m for _, _, m in models], models[0][1].units, models[0][1].jit_compile)(np.stack([x for x, _ in tests]))
             for (record, cfg, _), (_, y), pred in zip(models, tests, preds):
                 scored[record["run_id"]] = TASKS[cfg.task].score(pred, y), TASKS[cfg.task].loss(pred, y)
         else:

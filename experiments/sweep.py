@@ -10,7 +10,6 @@ Executors:
 """
 
 import concurrent.futures as cf
-import dataclasses
 import multiprocessing
 import os
 import signal
@@ -154,12 +153,11 @@ def units(configs, seeds_per_model=SEEDS_PER_MODEL, memory=None):
     """The configs grouped into units of work: the seeds of one configuration, up to
     `seeds_per_model` at a time and as many as fit in `memory` bytes (`batched.stack_size`;
     None: no limit), where they can train as one seed stack; single runs otherwise."""
-    from experiments.batched import stack_size, stackable
+    from experiments.batched import stack_key, stack_size
 
     groups = {}
     for cfg in configs:
-        key = dataclasses.replace(cfg, seed=0) if seeds_per_model > 1 and stackable(cfg) else cfg.run_id
-        groups.setdefault(key, []).append(cfg)
+        groups.setdefault(stack_key(cfg, seeds_per_model > 1), []).append(cfg)
     chunks = []
     for group in groups.values():
         size = seeds_per_model if memory is None else stack_size(group[0], seeds_per_model, memory)
