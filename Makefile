@@ -25,6 +25,8 @@ SWEEP_OVERRIDES = $(if $(MODELS),models=$(MODELS),$(if $(call given,MODEL),model
 CLI = $(PY) -m experiments
 
 .DEFAULT_GOAL := help
+# A literal comma inside $(if ...), which splits its arguments at commas.
+comma := ,
 .PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed analyse report show-data presets bench bench-extras bench-executors bench-seeds reproduce test test-fast lint lock clean-venv
 
 help: ## List every target with what it does
@@ -85,8 +87,8 @@ bench-executors: venv ## Time one small sweep under EXECUTOR=local, process and 
 bench: venv ## Time custom cells vs Keras built-ins (and PyTorch if installed): RESULTS/bench.csv [QUICK=1]
 	@$(CLI) bench "results=$(RESULTS)" $(if $(QUICK),quick=1) $(if $(CELLS),cells=$(CELLS))
 
-bench-seeds: venv ## Time 10 seeds one by one against one seed stack, side by side: RESULTS/bench_seeds.md [QUICK=1: lstm, gap 40]
-	@$(CLI) bench-seeds "results=$(RESULTS)" $(if $(QUICK),models=lstm gaps=40 steps=50) $(ARGS)
+bench-seeds: venv ## Time 1, 3 and 10 seeds one by one against one seed stack, side by side: RESULTS/bench_seeds.md [QUICK=1: lstm, gap 40, 1 and 3 seeds]
+	@$(CLI) bench-seeds "results=$(RESULTS)" $(if $(QUICK),models=lstm gaps=40 seeds=1$(comma)3 steps=50) $(ARGS)
 
 bench-extras: venv ## Install the optional extras (PyTorch CPU, JAX) for make bench into .venv
 	$(VENV)/bin/pip install --quiet -r requirements-bench.txt

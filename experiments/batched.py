@@ -205,12 +205,29 @@ def predict_in_batches(forward, xs, units):
     return np.concatenate([forward(xs[:, i:i + n]).numpy() for i in range(0, xs.shape[1], n)], axis=1)
 
 
+def stack_train_step(stack, cfg):
+    """The compiled update of a seed stack under `cfg`'s protocol: (x (S, B, T...), y) -> (S,) losses."""
+    import tensorflow as tf
+
+    task = TASKS[cfg.task]
+    optimizer = per_seed_optimizer(cfg, stack.n_seeds)
+    optimizer.build(stack.variables)
+
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            losses = per_seed_loss(task, stack(x), y)
+            total = ops.sum(losses)
+        optimizer.apply_gradients(zip(tape.gradient(total, stack.variables), stack.variables))
+        return losses
+
+    return compiled(step, cfg.jit_compile)
+
+
 def train_batched(cfgs, results):
     """Train `cfgs` (one configuration, distinct seeds) as one seed stack; return their records.
 
     Each record is what `train.train(cfg, results)` writes for its config, plus `"batched"`.
     """
-    import tensorflow as tf
 
     cfg0, seeds = cfgs[0], [c.seed for c in cfgs]
     task = TASKS[cfg0.task]
@@ -224,17 +241,7 @@ def train_batched(cfgs, results):
             seed_everything(cfg.seed)
             fresh.append(build_model(cfg))
         stack = SeedStack(fresh)
-        optimizer = per_seed_optimizer(cfg0, len(cfgs))
-        optimizer.build(stack.variables)
-
-        def step(x, y):
-            with tf.GradientTape() as tape:
-                losses = per_seed_loss(task, stack(x), y)
-                total = ops.sum(losses)
-            optimizer.apply_gradients(zip(tape.gradient(total, stack.variables), stack.variables))
-            return losses
-
-        train_step, forward = compiled(step, cfg0.jit_compile), compiled(stack.__call__, cfg0.jit_compile)  # one trace each
+        train_step, forward = stack_train_step(stack, cfg0), compiled(stack.__call__, cfg0.jit_compile)  # one trace each
 
         vals = [task(c.gap, c.n_val, data_seed(c.seed, VAL)) for c in cfgs]
         x_val = np.stack([v[0] for v in vals])

@@ -264,9 +264,9 @@ def bench_executors_command(results, executors=("local", "process"), n_runs=8):
     bench_executors(executors, check_int("n_runs", n_runs, 1))
 
 
-@command("bench-seeds", keys=("models", "gaps", "seeds", "steps"), usage="[models=rnn,lstm,gru gaps=40,320 seeds=10 steps=100]",
+@command("bench-seeds", keys=("models", "gaps", "seeds", "steps"), usage="[models=rnn,lstm,gru gaps=80 seeds=1,3,10 steps=100]",
          writes_results=True, help="time S seeds one by one against one seed stack: RESULTS/bench_seeds.{csv,md}")
-def bench_seeds_command(results, models=("rnn", "lstm", "gru"), gaps=(40, 320), seeds=10, steps=100):
+def bench_seeds_command(results, models=("rnn", "lstm", "gru"), gaps=(80,), seeds=(1, 3, 10), steps=100):
     from experiments.bench_seeds import bench_seeds, write
     from experiments.config import cell_registry
 
@@ -275,7 +275,8 @@ def bench_seeds_command(results, models=("rnn", "lstm", "gru"), gaps=(40, 320), 
         check_choice("model", model, cell_registry())
     for gap in gaps:
         check_int("gap", gap, 1)
-    table = bench_seeds(models, gaps, check_int("seeds", seeds, 2), check_int("steps", steps, 1))
+    seeds = sorted({check_int("seeds", n, 1) for n in as_tuple(seeds)})
+    table = bench_seeds(models, gaps, tuple(seeds), check_int("steps", steps, 1))
     for path in write(table, results):
         print(f"wrote {path}")
 

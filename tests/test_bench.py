@@ -41,3 +41,19 @@ def test_flop_counts_follow_the_cells_matrices():
 def test_flop_count_of_an_lstm_step():
     # forward: 2 * B * T * (D + H) * H * 4 gates + 2 * B * H * K for the head; backward doubles it twice
     assert step_flops("lstm", 2, 3, 4) == 3 * (2 * 2 * 3 * (16 + 4) * 4 * 4 + 2 * 2 * 4 * 8)
+
+
+def test_bench_seeds_at_a_tiny_size_writes_both_modes_for_each_stack_size(tmp_path):
+    from experiments.bench_seeds import bench_seeds, write
+
+    table = bench_seeds(models=("rnn",), gaps=(3,), seeds=(1, 2), steps=2)
+    assert list(table.columns[:4]) == ["cell", "gap", "seeds", "steps"]
+    assert {"cell", "seeds", "mode", "wall_s", "update_ms"} <= set(table.columns)
+    assert sorted(zip(table["seeds"], table["mode"])) == [(1, "batched"), (1, "one-by-one"), (2, "batched"), (2, "one-by-one")]
+    assert (table["wall_s"] > 0).all() and (table["update_ms"] > 0).all()
+    one_by_one = table[table["mode"] == "one-by-one"].set_index("seeds")
+    assert one_by_one.loc[2, "wall_s"] >= one_by_one.loc[1, "wall_s"]  # a running total over one pass
+    assert one_by_one.loc[2, "update_ms"] == pytest.approx(2 * one_by_one.loc[1, "update_ms"], abs=0.02)
+    csv, md = write(table, tmp_path)
+    assert len(pd.read_csv(csv)) == 4
+    assert "| rnn | 3 | 2 | 2 |" in open(md).read()
