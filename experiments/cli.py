@@ -68,6 +68,14 @@ def parse_value(text):
     return text
 
 
+def gather_options(args):
+    """`option.NAME=VALUE` keys (a cell's own options) gathered into one `options` dict."""
+    options = {k.removeprefix("option."): args.pop(k) for k in [k for k in args if k.startswith("option.")]}
+    if options:
+        args["options"] = options
+    return args
+
+
 def parse_args(argv):
     values = {}
     for arg in argv:
@@ -126,7 +134,7 @@ def run(name, args):
     cmd.run(results, **args)
 
 
-@command("train", keys=None, usage="model=lstm task=fluent gap=50 seed=0 [field=value ...]",
+@command("train", keys=None, usage="model=lstm task=fluent gap=50 seed=0 [field=value ... option.NAME=value]",
          help="train one run: the default preset's protocol unless a RunConfig field says otherwise")
 def train_command(results, **args):
     cfg = train_config(args)
@@ -152,7 +160,7 @@ def sweep_command(results, preset="default", executor="process", retry=None, see
 
     if retry is not None:
         check_choice("retry", retry, ("failed",))
-    overrides = {k: as_tuple(v) if k in GRID_AXES else v for k, v in args.items()}
+    overrides = {k: as_tuple(v) if k in GRID_AXES else v for k, v in gather_options(args).items()}
     counts = sweep(expand(preset, **overrides), results, executor=executor, retry=retry == "failed",
                    seeds_per_model=SEEDS_PER_MODEL if seeds_per_model is None else seeds_per_model)
     print(f"sweep {preset}: {counts['done']} run now ({counts['diverged']} diverged), {counts['skipped']} skipped "
@@ -306,7 +314,7 @@ def train_config(args):
     """The RunConfig `train` trains: the default preset's run unless a field says otherwise."""
     from experiments.presets import PROTOCOL
 
-    return RunConfig.from_dict({**PROTOCOL, **args})
+    return RunConfig.from_dict({**PROTOCOL, **gather_options(args)})
 
 
 __all__ = ["COMMANDS", "command", "main"]

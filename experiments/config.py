@@ -46,11 +46,20 @@ class RunConfig:
     fused: bool | None = None  # train through the cell's whole-sequence path (layers/sequence.py)
     jit_compile: bool | None = None  # compile training and inference with XLA
     clipvalue: float | None = None  # element-wise gradient clipping to [-v, v] (Arjovsky et al. 2016); needs clipnorm=None
+    # The cell's own constructor options (clockwork periods, IndRNN's bound, ...), as sorted
+    # ((name, value), ...) pairs; a dict is accepted and normalised. None: the cell's defaults.
+    options: tuple | None = None
 
     def __post_init__(self):
+        object.__setattr__(self, "options", normalised_options(self.options))  # frozen: the one allowed write
         check_fields(self)
         cells = cell_registry()
         check_choice("model", self.model, cells)
+        for name, _ in self.options or ():
+            if name in RESERVED_OPTIONS:
+                raise UsageError(f"option {name}= is a run field; set {RESERVED_OPTIONS[name]}= instead")
+            if not accepts(cells[self.model], name):
+                raise UsageError(f"model {self.model!r} has no option {name!r}; its options: {', '.join(cell_options(cells[self.model])) or 'none'}")
         from layers.base import FORGET_BIASES, RECURRENT_INITS
 
         check_choice("recurrent_init", self.recurrent_init, RECURRENT_INITS)
@@ -87,7 +96,9 @@ class RunConfig:
         if self.forget_bias == "chrono":
             # Tallec & Ollivier 2018 set T_max to the longest dependency: by default the sequence length.
             kwargs["chrono_tmax"] = self.chrono_tmax or TASKS[self.task].length(self.gap)
-        return kwargs
+        if accepts(cell, "sequence_length"):  # a cell whose defaults depend on T (IndRNN's bound) is told it
+            kwargs["sequence_length"] = TASKS[self.task].length(self.gap)
+        return {**kwargs, **dict(self.options or ())}
 
     @property
     def init_label(self):
@@ -95,6 +106,8 @@ class RunConfig:
         label = f"{self.recurrent_init} recurrent"
         if self.forget_bias is not None:
             label += f", {self.forget_bias} forget bias"
+        for name, value in self.options or ():
+            label += f", {name}={','.join(map(str, value)) if isinstance(value, tuple) else value}"
         return label
 
     @classmethod
@@ -110,6 +123,29 @@ def cell_registry():
     from layers import CELLS
 
     return CELLS
+
+
+def normalised_options(options):
+    """Options as sorted ((name, value), ...) pairs, lists made tuples; None when there are none.
+
+    Accepts a dict, pairs, or what a record's JSON gives back (lists of [name, value])."""
+    if options is None:
+        return None
+    if isinstance(options, dict):
+        options = options.items()
+    try:
+        pairs = [(name, tuple(value) if isinstance(value, list) else value) for name, value in options]
+    except (TypeError, ValueError):
+        raise UsageError(f"options must map option names to values, received options={options!r}") from None
+    return tuple(sorted(pairs)) or None
+
+
+def cell_options(cell):
+    """The constructor options a cell class takes that are not run fields (Keras' own layer
+    arguments, such as `dtype`, left out)."""
+    own = [c for c in cell.__mro__ if "__init__" in vars(c) and not c.__module__.startswith(("keras", "builtins"))]
+    names = [p for c in own for p in inspect.signature(c.__init__).parameters]
+    return sorted({n for n in names if n not in ("self", "units", "kwargs", "args", "sequence_length", *RESERVED_OPTIONS)})
 
 
 def check_fields(cfg):
@@ -145,6 +181,11 @@ def check_fields(cfg):
         check_int("chrono_tmax", cfg.chrono_tmax, low=2)
         if cfg.forget_bias != "chrono":
             raise UsageError(f"chrono_tmax={cfg.chrono_tmax} needs forget_bias='chrono', received forget_bias={cfg.forget_bias!r}")
+    for name, value in cfg.options or ():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise UsageError(f"an option name must be a name, received {name!r}")
+        if not all(isinstance(v, int | float | str | bool) for v in (value if isinstance(value, tuple) else (value,))):
+            raise UsageError(f"option {name}= takes numbers, names or a list of them, received {name}={value!r}")
     if cfg.gap < TASKS[cfg.task].min_gap:
         raise UsageError(f"gap must be an integer >= {TASKS[cfg.task].min_gap} for task {cfg.task!r}, received gap={cfg.gap!r}")
 
@@ -153,12 +194,15 @@ def check_values(values):
     """`check_fields` on a dict of config values (missing fields take their defaults)."""
     check_keys(values, FIELDS)
     defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
-    check_fields(types.SimpleNamespace(**{**defaults, **values}))
+    merged = {**defaults, **values}
+    check_fields(types.SimpleNamespace(**{**merged, "options": normalised_options(merged["options"])}))
     return values
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
-LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile", "clipvalue")
+LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile", "clipvalue", "options")
+# Cell arguments that are run fields already: set through the field, never as an option.
+RESERVED_OPTIONS = {"recurrent_initializer": "recurrent_init", "forget_bias": "forget_bias", "chrono_tmax": "chrono_tmax"}
 OPTIMIZERS = ("adam", "rmsprop")
 
 

@@ -39,7 +39,7 @@ def summary_row(record, test_accuracy, test_loss):
 
 
 # Fields that name a row of the tables (or follow from one) rather than a training protocol.
-ROW_FIELDS = ("model", "task", "gap", "seed", "recurrent_init", "forget_bias", "chrono_tmax")
+ROW_FIELDS = ("model", "task", "gap", "seed", "recurrent_init", "forget_bias", "chrono_tmax", "options")
 
 
 def label_variants(table):

@@ -32,6 +32,8 @@ PRESETS = {
     "quick_tasks": [
         {"models": ("lstm",), "tasks": ("adding", "copy", "temporal_order"), "gaps": (6,), "seeds": (0,),
          "units": 16, "budget": 3200, "eval_every": 25, "n_val": 128, "n_test": 256},
+        {"models": ("lstm",), "tasks": ("fluent_distractors", "selective_copy"), "gaps": (10,), "seeds": (0,),
+         "units": 16, "budget": 3200, "eval_every": 25, "n_val": 128, "n_test": 256},
     ],
     # A first look in under 15 minutes: the headline's rows at seven gaps with 3 seeds.
     # Under-powered: 3 seeds place a row's edge only within a factor of 2-4, and a rerun on
@@ -167,5 +169,7 @@ def applies(values):
     if cell is None:
         return True  # let RunConfig reject the unknown model with its own message
     if values.get("forget_bias") is not None and not accepts(cell, "forget_bias"):
+        return False
+    if any(not accepts(cell, name) for name in dict(values.get("options") or {})):
         return False
     return values.get("recurrent_init", "orthogonal") == "orthogonal" or accepts(cell, "recurrent_initializer")

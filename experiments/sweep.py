@@ -160,7 +160,12 @@ def units(configs, seeds_per_model=SEEDS_PER_MODEL, memory=None):
         groups.setdefault(stack_key(cfg, seeds_per_model > 1), []).append(cfg)
     chunks = []
     for group in groups.values():
-        size = seeds_per_model if memory is None else stack_size(group[0], seeds_per_model, memory)
+        size = seeds_per_model
+        if memory is not None and len(group) > 1:
+            try:
+                size = stack_size(group[0], seeds_per_model, memory)
+            except Exception:  # the task itself fails (a broken plugin, a full disk): training records that error
+                pass
         chunks += [tuple(group[i:i + size]) for i in range(0, len(group), size)]
     return chunks
 

@@ -10,6 +10,7 @@ from layers import lstm_family as family
 from layers.clockwork import ClockworkRNN, ClockworkRNNCell
 from layers.depth_gated import DepthGatedLSTM, DepthGatedLSTMCell
 from layers.gru import GRU, GRUCell
+from layers.indrnn import IndRNNCell
 from layers.lstm import LSTM, LSTMCell
 from layers.min_rnn import MinGRUCell, MinLSTMCell
 from layers.mut import MUT1Cell, MUT2Cell, MUT3Cell
@@ -38,7 +39,8 @@ CELLS = {
     # Feng et al. 2024: gates read only the input; trained by a parallel scan over time.
     "min_gru": MinGRUCell,
     "min_lstm": MinLSTMCell,
+    "indrnn": IndRNNCell,  # Li et al. 2018: one recurrent weight per unit, bounded
 }
 
-__all__ = ["CELLS", "ClockworkRNN", "ClockworkRNNCell", "DepthGatedLSTM", "DepthGatedLSTMCell", "GRU", "GRUCell",
+__all__ = ["CELLS", "ClockworkRNN", "ClockworkRNNCell", "DepthGatedLSTM", "DepthGatedLSTMCell", "GRU", "GRUCell", "IndRNNCell",
            "LSTM", "LSTMCell", "MinGRUCell", "MinLSTMCell", "MUT1Cell", "MUT2Cell", "MUT3Cell", "SimpleRNN", "SimpleRNNCell"]

@@ -10,12 +10,13 @@ from datasets.fluent import FILLERS, LANGUAGES, N_KEYS, QUERY_ID, VOCAB
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_pure_and_seeded(name):
     task = TASKS[name]
-    a, b, c = task(7, 50, 3), task(7, 50, 3), task(7, 50, 4)
+    gap = max(7, task.min_gap)
+    a, b, c = task(gap, 50, 3), task(gap, 50, 3), task(gap, 50, 4)
     for got, want in zip(a, b):
         np.testing.assert_array_equal(got, want)
     assert not np.array_equal(a[0], c[0])
     state = np.random.get_state()[1].copy()
-    task(7, 5, 0)
+    task(gap, 5, 0)
     np.testing.assert_array_equal(np.random.get_state()[1], state)  # no global random state touched
 
 
@@ -108,7 +109,57 @@ def test_temporal_order_layout():
     assert TASKS["temporal_order"].chance == 0.25
 
 
-@pytest.mark.parametrize("name,gap", [("adding", 1), ("temporal_order", 4)])
+@pytest.mark.parametrize("name,gap", [("adding", 1), ("temporal_order", 4), ("selective_copy", 9)])
 def test_too_short_gaps_are_refused(name, gap):
     with pytest.raises(ValueError, match=f"gap must be an integer >= {gap + 1}, received gap={gap}"):
         TASKS[name](gap, 4, 0)
+
+
+@pytest.mark.parametrize("gap", [1, 6, 200])
+def test_fluent_distractors_layout(gap):
+    from datasets import fluent_distractors as fd
+
+    x, y = TASKS["fluent_distractors"](gap, 4000, 0)
+    assert x.shape == (4000, fd.PREFIX + gap + 3) and y.shape == (4000,) and x.dtype == y.dtype == np.int32
+    key_at = fd.PREFIX + 1
+    assert np.all(x[:, key_at - 1] == fd.MARKER_ID) and np.all(x[:, -1] == fd.QUERY_ID)
+    np.testing.assert_array_equal(x[:, key_at], y)  # the country after the marker, exactly gap + 1 steps from the query
+    body = x[:, key_at + 1:-1]
+    assert body.shape[1] == gap and body.max() < fd.MARKER_ID  # fillers and countries only
+    pads = x[:, :fd.PREFIX] == fd.PAD_ID
+    n_pads = pads.sum(axis=1)
+    assert np.all(pads == (np.arange(fd.PREFIX)[None] < n_pads[:, None]))  # left padding, contiguous
+    assert set(np.unique(n_pads)) == set(range(fd.PREFIX + 1))  # the key's position varies over 9 places
+    assert set(np.unique(y)) == set(range(N_KEYS))
+
+
+def test_fluent_distractors_defeat_first_and_last_country_shortcuts():
+    """Keeping the first country seen, or the last before the query, is far from solving it;
+    the key's own tokens elsewhere carry no more than chance about it."""
+    x, y = TASKS["fluent_distractors"](20, 20_000, 1)
+    is_country = x < N_KEYS
+    first = x[np.arange(len(x)), np.argmax(is_country, axis=1)]
+    last = x[np.arange(len(x)), x.shape[1] - 1 - np.argmax(is_country[:, ::-1], axis=1)]
+    assert np.mean(first == y) < 0.6 and np.mean(last == y) < 0.3
+    from datasets.fluent_distractors import PREFIX
+
+    others = x[:, PREFIX + 2:-1]
+    hits = np.mean(others == y[:, None]) / np.mean(others < N_KEYS)  # a distractor names the key's country
+    assert hits == pytest.approx(1 / N_KEYS, abs=0.01)
+
+
+@pytest.mark.parametrize("gap", [10, 11, 300])
+def test_selective_copy_layout(gap):
+    from datasets import selective_copy as sc
+
+    x, y = TASKS["selective_copy"](gap, 2000, 0)
+    assert x.shape == y.shape == (2000, gap + sc.N_COPY + 1)
+    region = x[:, :gap]
+    is_symbol = region < sc.N_SYMBOLS
+    assert np.all(is_symbol.sum(axis=1) == sc.N_COPY) and np.all(region[~is_symbol] == sc.NOISE)
+    np.testing.assert_array_equal(region[is_symbol].reshape(-1, sc.N_COPY), y[:, -sc.N_COPY:])  # in order
+    assert np.all(x[:, gap] == sc.DELIMITER) and np.all(x[:, gap + 1:] == sc.BLANK)
+    assert np.all(y[:, :-sc.N_COPY] == sc.BLANK)
+    if gap > sc.N_COPY:  # positions are random, not fixed: every place of the region is used by some row
+        assert is_symbol.any(axis=0).all() and not is_symbol.all(axis=0).any()
+    assert TASKS["selective_copy"].baseline_loss(gap) == pytest.approx(sc.N_COPY * np.log(8) / (gap + sc.N_COPY + 1))

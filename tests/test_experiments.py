@@ -1,5 +1,6 @@
 """The pipeline end to end on the quick preset, determinism, and the bad-input table."""
 
+import dataclasses
 import json
 import os
 import re
@@ -246,15 +247,17 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, via, bad_input_r
     assert not folders["missing"].exists()
 
 
-def test_classic_tasks_run_through_the_pipeline(tmp_path):
+def test_every_task_runs_through_the_pipeline(tmp_path):
     for command in (["sweep", "preset=quick_tasks", "executor=local"], ["evaluate"], ["plot"]):
         out = cli(*command, f"results={tmp_path}")
         assert out.returncode == 0, out.stderr
     summary = pd.read_csv(tmp_path / "summary.csv").set_index("task")
-    assert set(summary.index) == {"adding", "copy", "temporal_order"}
+    assert set(summary.index) == {"adding", "copy", "temporal_order", "fluent_distractors", "selective_copy"}
     assert summary.loc["adding", "baseline_loss"] == pytest.approx(1 / 6)
     assert summary.loc["copy", "baseline_loss"] == pytest.approx(10 * np.log(8) / 26)
     assert summary.loc["temporal_order", "chance_accuracy"] == 0.25
+    assert summary.loc["selective_copy", "baseline_loss"] == pytest.approx(10 * np.log(8) / 21)
+    assert summary.loc["fluent_distractors", "chance_accuracy"] == 0.125
     assert summary["test_loss"].notna().all() and summary["test_accuracy"].between(0, 1).all()
     # temporal order at T = 6 is learnt in 50 steps; the others need more than a smoke budget
     assert summary.loc["temporal_order", "test_accuracy"] > 0.5
@@ -278,3 +281,31 @@ def test_run_ids_of_committed_records_stay_valid(quick_results, tmp_path):
         path.write_text(json.dumps(record))
     table = evaluate(results, progress=False)
     assert len(table) == 6 and table["optimizer"].isna().all() and table["test_accuracy"].notna().all()
+
+
+def test_a_cells_own_options_reach_it_through_the_config_and_its_id():
+    from experiments.config import RunConfig
+
+    plain = RunConfig(model="indrnn", gap=8)
+    bounded = RunConfig(model="indrnn", gap=8, options={"recurrent_max": 1.5})
+    assert bounded.options == (("recurrent_max", 1.5),) and plain.options is None
+    assert bounded.run_id != plain.run_id and bounded.cell_kwargs()["recurrent_max"] == 1.5
+    assert bounded.init_label == "orthogonal recurrent, recurrent_max=1.5"
+    assert RunConfig.from_dict(json.loads(json.dumps(dataclasses.asdict(bounded)))) == bounded  # a record round-trips
+    clock = RunConfig(model="clockwork_rnn", options={"periods": [1, 4]})
+    assert clock.options == (("periods", (1, 4)),) and "periods=1,4" in clock.init_label
+    for options, match in [({"periods": (1, 2)}, "model 'indrnn' has no option 'periods'; its options: recurrent_max"),
+                           ({"forget_bias": "one"}, "set forget_bias= instead"),
+                           ({"recurrent_max": [1, [2]]}, "takes numbers, names or a list of them")]:
+        with pytest.raises(ValueError, match=re.escape(match)):
+            RunConfig(model="indrnn", options=options)
+
+
+def test_options_on_the_command_line(tmp_path):
+    out = cli("train", "model=indrnn", "gap=3", "units=4", "budget=128", "eval_every=2", "n_val=32", "n_test=32",
+              "option.recurrent_max=1.2", f"results={tmp_path}")
+    assert out.returncode == 0, out.stderr
+    record = json.loads(next((tmp_path / "runs").glob("*.json")).read_text())
+    assert record["config"]["options"] == [["recurrent_max", 1.2]]
+    bad = cli("train", "model=lstm", "gap=3", "option.periods=1,2", f"results={tmp_path}")
+    assert bad.returncode == 2 and "model 'lstm' has no option 'periods'" in bad.stderr and "Traceback" not in bad.stderr

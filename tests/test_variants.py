@@ -243,6 +243,37 @@ def test_min_rnns_chrono_init_keeps_the_state_for_up_to_tmax_steps(name):
     assert layer.cell.get_config()["forget_bias"] == "chrono"
 
 
+def test_indrnn_matches_numpy_reference_and_keeps_its_bound():
+    layer = run(CELLS["indrnn"](H, recurrent_max=1.5))
+    w = randomise(layer)
+    h, outputs = np.zeros((B, H)), []
+    for t in range(T):
+        h = np.maximum(X[:, t] @ w["kernel"] + w["recurrent_kernel"] * h + w["bias"], 0)
+        outputs.append(h)
+    np.testing.assert_allclose(layer(X).numpy(), np.stack(outputs, 1), atol=2e-5)
+    assert w["recurrent_kernel"].shape == (H,)  # one recurrent weight per unit
+    # the bound holds after an update that pushes u far outside it
+    optimizer = keras.optimizers.SGD(100.0)
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_sum(layer(X))
+    optimizer.apply_gradients(zip(tape.gradient(loss, layer.trainable_weights), layer.trainable_weights))
+    u = layer.cell.recurrent_kernel.numpy()
+    assert np.abs(u).max() <= 1.5 + 1e-6 and np.isclose(np.abs(u), 1.5).any()
+
+
+def test_indrnn_default_bound_is_the_papers_for_the_runs_length():
+    from experiments.config import RunConfig
+
+    kwargs = RunConfig(model="indrnn", gap=98).cell_kwargs()  # fluent: T = gap + 2
+    assert kwargs["sequence_length"] == 100
+    cell = CELLS["indrnn"](4, **kwargs)
+    assert cell.bound == pytest.approx(2 ** (1 / 100))
+    run(cell)
+    u = cell.recurrent_kernel.numpy()
+    assert 0 <= u.min() and u.max() <= 2 ** (1 / 100)
+    assert CELLS["indrnn"](4).bound is None and CELLS["indrnn"](4, recurrent_max=3).bound == 3.0
+
+
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_gradients_are_finite_and_match_finite_differences(name):
     """d loss / d weight from autodiff against central differences, in float64, on a tiny case."""
