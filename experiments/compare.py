@@ -5,13 +5,14 @@ they are compatible by Fisher's exact test at 5 %. Fisher, not overlapping Wilso
 it is a test of the one question asked (could both counts come from one success
 probability?), exact at the 3-10 seeds a point has, whereas two 95 % intervals can overlap
 while the difference is significant, so "overlap" is a looser rule with no stated level.
-Per row: both reaches and whether their 95 % intervals overlap (see `stats.reach`).
+Per row: both reaches and whether their 95 % intervals overlap (see `stats.reach`; a censored
+end, "> 113" from gaps that stop at 113, is unbounded).
 """
 
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from experiments.stats import intervals_overlap, reach_text, reaches, success_rates
+from experiments.stats import intervals_overlap, reach_interval, reach_text, reaches, success_rates
 from experiments.summary import read_summary
 from experiments.tables import KEYS
 
@@ -33,7 +34,7 @@ def compare(a, b):
     for key in reach_tables[0].index.intersection(reach_tables[1].index):
         ra, rb = (t.loc[key] for t in reach_tables)
         rows.append({**dict(zip(KEYS, key)), "a": reach_text(ra), "b": reach_text(rb),
-                     "agree": intervals_overlap(ra.reach_low, ra.reach_high, rb.reach_low, rb.reach_high)})
+                     "agree": intervals_overlap(*reach_interval(ra), *reach_interval(rb))})
     return pd.DataFrame(points), pd.DataFrame(rows)
 
 

@@ -148,6 +148,14 @@ def reach_text(row):
     return f"{row.reach:.0f} ({low}-{high})"
 
 
+def reach_interval(row):
+    """(low, high) of a reach row's 95 % interval, a censored end made unbounded: a reach
+    "> 113" from gaps that stop at 113 says nothing against 176."""
+    low = -np.inf if row.low_censored or row.reach_censored == "below" else row.reach_low
+    high = np.inf if row.high_censored or row.reach_censored == "above" else row.reach_high
+    return low, high
+
+
 def intervals_overlap(a_low, a_high, b_low, b_high):
     """Whether two closed intervals share a point (NaN ends count as unbounded)."""
     a_low, b_low = (-np.inf if np.isnan(v) else v for v in (a_low, b_low))

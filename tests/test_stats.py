@@ -52,6 +52,20 @@ def test_reach_moves_with_the_data_and_is_censored_beyond_the_gaps_run():
     assert never.reach_censored == "below" and stats.reach_text(never) == "< 5"
 
 
+def test_a_censored_reach_overlaps_whatever_lies_beyond_the_gaps_run():
+    """'> 20' from gaps that stop at 20 is compatible with a reach of 30 measured farther out,
+    and incompatible with one that ends before 20; '< 5' likewise at the other end."""
+    beyond = stats.reaches(summary({5: [1.0] * 10, 10: [1.0] * 10, 20: [1.0] * 10})).iloc[0]
+    farther = stats.reaches(summary({g: [1.0] * 10 for g in (5, 10, 20)} | {40: [0.0] * 10})).iloc[0]
+    short = stats.reaches(summary({5: [1.0] * 10, 10: [0.0] * 10, 20: [0.0] * 10})).iloc[0]
+    assert stats.reach_text(beyond) == "> 20" and stats.reach_interval(beyond)[1] == np.inf
+    assert stats.intervals_overlap(*stats.reach_interval(beyond), *stats.reach_interval(farther))
+    assert not stats.intervals_overlap(*stats.reach_interval(beyond), *stats.reach_interval(short))
+    assert not stats.intervals_overlap(*stats.reach_interval(short), *stats.reach_interval(farther))
+    never = stats.reaches(summary({5: [0.0] * 4, 10: [0.0] * 4})).iloc[0]
+    assert stats.reach_interval(never)[0] == -np.inf
+
+
 @pytest.mark.slow
 def test_compare_agrees_with_itself_and_flags_a_clear_disagreement(tmp_path):
     good = summary({5: [1.0] * 10, 10: [1.0] * 10, 20: [1.0] * 10, 40: [0.0] * 10})
