@@ -45,6 +45,7 @@ def build_model(cfg):
 # Fields that change neither the model nor its compiled functions (the gap changes only the
 # sequence length, for which a compiled function keeps one trace per length).
 RESET_FIELDS = ("seed", "gap", "budget", "eval_every", "target_accuracy", "n_val", "n_test", "chrono_tmax")
+INIT_ONLY_ARGS = ("chrono_tmax",)  # cell arguments that change only the initial weights, which are reset
 _compiled = {}  # at most one entry: the last model this process trained, by its shared config
 
 
@@ -58,7 +59,10 @@ def reusable_model(cfg):
     Returns (model to train, the fresh model, whose config is the run's own).
     """
     fresh = build_model(cfg)
-    key = tuple((k, v) for k, v in dataclasses.asdict(cfg).items() if k not in RESET_FIELDS)
+    # The cell's arguments too: one that depends on the gap and shapes more than the initial
+    # weights (IndRNN's bound, from `sequence_length`) must not carry over to another gap.
+    cell_args = tuple(sorted((k, v) for k, v in cfg.cell_kwargs().items() if k not in INIT_ONLY_ARGS))
+    key = tuple((k, v) for k, v in dataclasses.asdict(cfg).items() if k not in RESET_FIELDS) + cell_args
     model = _compiled.get(key)
     if model is None:
         _compiled.clear()

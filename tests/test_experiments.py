@@ -94,6 +94,22 @@ def test_a_shared_compiled_model_trains_exactly_as_a_fresh_one(tmp_path, fast):
     assert '"chrono_tmax": 6' in json.dumps(saved)
 
 
+def test_a_shared_model_is_not_reused_where_the_gap_changes_the_cell():
+    """IndRNN's bound follows the run's length: the model of gap 3 must not train gap 50."""
+    from experiments import model as model_module
+
+    model_module._compiled.clear()
+    short, _ = model_module.reusable_model(RunConfig(model="indrnn", gap=3, **QUICK))
+    reused, _ = model_module.reusable_model(RunConfig(model="indrnn", gap=4, seed=1, **QUICK))
+    longer, _ = model_module.reusable_model(RunConfig(model="indrnn", gap=50, **QUICK))
+    assert longer is not short and longer.layers[1].cell.bound == pytest.approx(2 ** (1 / 52))
+    assert reused is not short  # gap 4 is another length too
+    model_module._compiled.clear()
+    gru, _ = model_module.reusable_model(RunConfig(model="gru", gap=3, forget_bias="chrono", **QUICK))
+    gru.optimizer.build(gru.trainable_variables)  # as training leaves it
+    assert model_module.reusable_model(RunConfig(model="gru", gap=9, forget_bias="chrono", **QUICK))[0] is gru  # T_max: weights only
+
+
 def test_xla_is_on_when_asked_despite_op_determinism():
     from experiments.data import seed_everything
     from experiments.model import build_model
