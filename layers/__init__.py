@@ -7,6 +7,7 @@ Sweeps, summaries and plots find cells only through this dict. See layers/README
 """
 
 from layers import lstm_family as family
+from layers.attention import CausalSelfAttention
 from layers.clockwork import ClockworkRNN, ClockworkRNNCell
 from layers.depth_gated import DepthGatedLSTM, DepthGatedLSTMCell
 from layers.gru import GRU, GRUCell
@@ -40,7 +41,9 @@ CELLS = {
     "min_gru": MinGRUCell,
     "min_lstm": MinLSTMCell,
     "indrnn": IndRNNCell,  # Li et al. 2018: one recurrent weight per unit, bounded
+    # Not a cell: whole sequences at once (its `sequence_layer`); positions learned or ALiBi.
+    "attention": CausalSelfAttention,
 }
 
-__all__ = ["CELLS", "ClockworkRNN", "ClockworkRNNCell", "DepthGatedLSTM", "DepthGatedLSTMCell", "GRU", "GRUCell", "IndRNNCell",
+__all__ = ["CELLS", "CausalSelfAttention", "ClockworkRNN", "ClockworkRNNCell", "DepthGatedLSTM", "DepthGatedLSTMCell", "GRU", "GRUCell", "IndRNNCell",
            "LSTM", "LSTMCell", "MinGRUCell", "MinLSTMCell", "MUT1Cell", "MUT2Cell", "MUT3Cell", "SimpleRNN", "SimpleRNNCell"]

@@ -153,6 +153,12 @@ class RecurrentCell(Cell):
         return {**super().cell_args(), "recurrent_initializer": self.recurrent_initializer}
 
 
+def is_cell(entry):
+    """Whether a `CELLS` entry is a recurrent cell (the `keras.layers.RNN` contract: a
+    `state_size`) rather than a layer that runs whole sequences itself (attention)."""
+    return hasattr(entry, "state_size")
+
+
 def sequence_layer(entry, units, options, return_sequences=False, fused=True):
     """The sequence layer (B, T, D) -> (B, H), or (B, T, H) with `return_sequences`, of a `CELLS` entry.
 
