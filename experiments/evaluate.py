@@ -107,12 +107,12 @@ def evaluate(results, n_test=None, progress=True, stacked=True):
     With `stacked`, the seeds of one configuration are scored as one seed stack
     (`batched.stacked_predictor`: one compilation per configuration instead of per model).
     """
+    records, problems = read_records(results)  # first: a bad folder is refused before TensorFlow loads (seconds)
     from experiments.backend import keras
     from experiments.batched import stack_key, stacked_predictor
     from experiments.data import EVAL, data_seed
     from experiments.model import scores
 
-    records, problems = read_records(results)
     rows, left_out = [], [f"{path}: {reason}" for path, reason in problems]
     scored = {}  # run_id -> (accuracy, loss) on the fresh test set
     groups = {}  # the ok runs, by configuration without the seed: scored as one seed stack where the cell allows

@@ -9,7 +9,7 @@ from datasets import TASKS
 from experiments.checks import UsageError, check_keys
 from experiments.config import FIELDS, RunConfig, accepts, cell_registry
 
-CELLS = cell_registry()  # with any plugin cells loaded before this import (the CLI loads them first)
+ALL_CELLS = "*"  # in a grid's models: every registered cell, plugins' included, looked up when expanded
 GRID_AXES = {"models": "model", "tasks": "task", "gaps": "gap", "seeds": "seed"}
 
 # Seven gaps, a factor of 2 apart, from 5 to 320: the log-scaled x axis of every figure.
@@ -133,8 +133,8 @@ PRESETS["jozefowicz_forget_bias"] = [
 # the cell has a forget gate: days of CPU time; run it on a cluster with EXECUTOR=ray.
 FULL_GAPS = (5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560)
 PRESETS["full"] = [
-    {"models": tuple(CELLS), "tasks": tuple(TASKS), "gaps": FULL_GAPS, "seeds": (0, 1, 2, 3, 4), **FAST},
-    {"models": tuple(CELLS), "tasks": tuple(TASKS), "gaps": FULL_GAPS, "seeds": (0, 1, 2, 3, 4), "forget_bias": "chrono", **FAST},
+    {"models": (ALL_CELLS,), "tasks": tuple(TASKS), "gaps": FULL_GAPS, "seeds": (0, 1, 2, 3, 4), **FAST},
+    {"models": (ALL_CELLS,), "tasks": tuple(TASKS), "gaps": FULL_GAPS, "seeds": (0, 1, 2, 3, 4), "forget_bias": "chrono", **FAST},
 ]
 
 
@@ -144,7 +144,8 @@ def expand(preset, **overrides):
     Overrides use the grid's keys: `models=("lstm",)`, `gaps=(5, 50)`, or any RunConfig
     field. A grid's initialisation option is skipped for a model that lacks it (the chrono
     grid with `models=("rnn",)` yields nothing), so overriding `models` runs each named
-    model under every initialisation of the preset that applies to it. Duplicate configs
+    model under every initialisation of the preset that applies to it; likewise a gap below a
+    task's shortest is skipped for that task. Duplicate configs
     (two grids that meet) are kept once, in order.
     """
     if preset not in PRESETS:
@@ -154,6 +155,8 @@ def expand(preset, **overrides):
     for grid in PRESETS[preset]:
         grid = {**grid, **overrides}
         axes = {GRID_AXES[k]: grid.pop(k) for k in list(grid) if k in GRID_AXES}
+        if ALL_CELLS in axes.get("model", ()):
+            axes["model"] = tuple(cell_registry())
         for combo in itertools.product(*axes.values()):
             values = {**grid, **dict(zip(axes, combo))}
             if not applies(values):
@@ -164,8 +167,12 @@ def expand(preset, **overrides):
 
 
 def applies(values):
-    """False when the grid sets an option that the model's cell does not have."""
-    cell = CELLS.get(values.get("model"))
+    """False when the grid sets an option that the model's cell does not have, or a gap
+    shorter than the task accepts (the `full` grid's gap 5 for `selective_copy`)."""
+    task = TASKS.get(values.get("task", "fluent"))
+    if task is not None and isinstance(values.get("gap"), int) and values["gap"] < task.min_gap:
+        return False
+    cell = cell_registry().get(values.get("model"))
     if cell is None:
         return True  # let RunConfig reject the unknown model with its own message
     if values.get("forget_bias") is not None and not accepts(cell, "forget_bias"):

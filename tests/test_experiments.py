@@ -150,6 +150,15 @@ def test_presets_expand_as_documented():
     assert max(c.gap for c in default if c.init_label == chrono) == 2560
 
 
+def test_every_preset_expands():
+    """`make presets` lists them all: no grid may hold a run its task or cell refuses."""
+    sizes = {name: len(presets.expand(name)) for name in presets.PRESETS}
+    assert all(sizes.values())
+    full = presets.expand("full")
+    assert {c.model for c in full} == set(CELLS) and {c.task for c in full} == set(TASKS)
+    assert min(c.gap for c in full if c.task == "selective_copy") == 10  # its shortest; gap 5 skipped for it only
+
+
 def test_chrono_tmax_follows_the_gap():
     assert RunConfig(model="lstm", gap=40, forget_bias="chrono").cell_kwargs()["chrono_tmax"] == 42
     with pytest.raises(UsageError, match="forget_bias='chrono' does not apply to model 'rnn'"):
