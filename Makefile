@@ -27,7 +27,7 @@ CLI = $(PY) -m experiments
 .DEFAULT_GOAL := help
 # A literal comma inside $(if ...), which splits its arguments at commas.
 comma := ,
-.PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed analyse report show-data presets bench bench-extras bench-executors bench-seeds reproduce test test-fast lint lock clean-venv
+.PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed inspect analyse report show-data presets bench bench-extras bench-executors bench-seeds reproduce test test-fast lint lock clean-venv
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,7 +64,10 @@ generalisation: venv ## Test every model at gaps g/4 .. 4g around its training g
 learning-speed: venv ## Training sequences to solve vs gap, unsolved runs censored
 	@$(CLI) learning-speed "results=$(RESULTS)" $(ARGS)
 
-analyse: gradients generalisation learning-speed ## All three analyses
+inspect: venv ## Gates and states of trained rnn, gru, lstm over one sequence, a solved and a failed run each: RESULTS/figures/gates
+	@$(CLI) inspect "results=$(RESULTS)" $(ARGS)
+
+analyse: gradients generalisation learning-speed inspect ## All four analyses
 
 report: venv ## Write RESULTS/REPORT.md: every figure, tables, protocol, versions, hardware
 	@$(CLI) report "results=$(RESULTS)" $(ARGS)

@@ -55,7 +55,9 @@ class GRUCell(GatedCell):
     def bias_shape(self):
         return (2, 3 * self.units)
 
-    def call(self, inputs, states, training=False):
+    def gates(self, inputs, states):
+        """One step by name, each (B, H): the `update` gate z (the keep gate), the `reset`
+        gate r, the `candidate` h~ and the new state `h`. `call` is this step."""
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
         x = ops.matmul(inputs, self.kernel) + self.bias[0]  # (B, 3H)
         u = ops.matmul(h_prev, self.recurrent_kernel) + self.bias[1]  # (B, 3H)
@@ -63,7 +65,11 @@ class GRUCell(GatedCell):
         u_z, u_r, u_h = ops.split(u, 3, axis=-1)
         z = ops.sigmoid(x_z + u_z)
         r = ops.sigmoid(x_r + u_r)
-        h = z * h_prev + (1.0 - z) * ops.tanh(x_h + r * u_h)
+        candidate = ops.tanh(x_h + r * u_h)
+        return {"update": z, "reset": r, "candidate": candidate, "h": z * h_prev + (1.0 - z) * candidate}
+
+    def call(self, inputs, states, training=False):
+        h = self.gates(inputs, states)["h"]
         return h, [h]
 
     def call_sequence(self, sequences, states, weights=None):

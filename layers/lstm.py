@@ -51,13 +51,19 @@ class LSTMCell(GatedCell):
     def state_size(self):
         return [self.units, self.units]
 
-    def call(self, inputs, states, training=False):
+    def gates(self, inputs, states):
+        """One step by name, each (B, H): the gates `input`, `forget`, `output`, the
+        `candidate` g, and the new `cell` state c and output `h`. `call` is this step."""
         h_prev, c_prev = states
         z = ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel) + self.bias  # (B, 4H)
         z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
-        c = ops.sigmoid(z_f) * c_prev + ops.sigmoid(z_i) * ops.tanh(z_g)
-        h = ops.sigmoid(z_o) * ops.tanh(c)
-        return h, [h, c]
+        i, f, g, o = ops.sigmoid(z_i), ops.sigmoid(z_f), ops.tanh(z_g), ops.sigmoid(z_o)
+        c = f * c_prev + i * g
+        return {"input": i, "forget": f, "candidate": g, "output": o, "cell": c, "h": o * ops.tanh(c)}
+
+    def call(self, inputs, states, training=False):
+        step = self.gates(inputs, states)
+        return step["h"], [step["h"], step["cell"]]
 
     def call_sequence(self, sequences, states, weights=None):
         """All steps at once: (B, T, D), [h_0, c_0] -> (B, T, H), [h_T, c_T]; see `layers.sequence`.

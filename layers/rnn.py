@@ -36,9 +36,13 @@ class SimpleRNNCell(RecurrentCell):
 
     n_gates = 1
 
-    def call(self, inputs, states, training=False):
+    def gates(self, inputs, states):
+        """One step by name: the new state `h` (B, H); a vanilla RNN has no gates. `call` is this step."""
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
-        h = ops.tanh(ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel) + self.bias)
+        return {"h": ops.tanh(ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel) + self.bias)}
+
+    def call(self, inputs, states, training=False):
+        h = self.gates(inputs, states)["h"]
         return h, [h]
 
     def call_sequence(self, sequences, states, weights=None):

@@ -71,3 +71,68 @@ def test_learning_speed_and_report(analysed):
     summary = pd.read_csv(analysed / "summary.csv")
     assert f"{len(summary)} runs" in text
     assert '"keras": "3.' in text
+
+
+def numpy_cell_trace(model_name, weights, x):
+    """The gates of `model_name` over x, from its weights alone: {name: (T, B, H)}."""
+    sig = lambda v: 1 / (1 + np.exp(-v))
+    table, kernel, recurrent, bias = weights[:4]
+    e = table[x]
+    B, H = x.shape[0], recurrent.shape[0]
+    h, c, out = np.zeros((B, H)), np.zeros((B, H)), {}
+    for t in range(x.shape[1]):
+        if model_name == "lstm":
+            i, f, g, o = np.split(e[:, t] @ kernel + h @ recurrent + bias, 4, axis=-1)
+            i, f, g, o = sig(i), sig(f), np.tanh(g), sig(o)
+            c = f * c + i * g
+            h = o * np.tanh(c)
+            step = {"forget": f, "input": i, "output": o, "cell": c, "h": h}
+        else:  # gru, Keras' reset_after form: bias (2, 3H)
+            xz, xr, xh = np.split(e[:, t] @ kernel + bias[0], 3, axis=-1)
+            uz, ur, uh = np.split(h @ recurrent + bias[1], 3, axis=-1)
+            z, r = sig(xz + uz), sig(xr + ur)
+            h = z * h + (1 - z) * np.tanh(xh + r * uh)
+            step = {"update": z, "reset": r, "h": h}
+        for k, v in step.items():
+            out.setdefault(k, []).append(v)
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("model_name", ["lstm", "gru"])
+def test_inspected_gates_equal_a_recomputation_from_the_weights(model_name):
+    from datasets import TASKS
+    from experiments.inspect_gates import step_by_step
+    from experiments.model import build_model
+
+    model = build_model(RunConfig(model=model_name, gap=6, units=5))
+    rng = np.random.default_rng(0)
+    model.set_weights([w + rng.normal(scale=0.4, size=w.shape).astype("float32") for w in model.get_weights()])
+    x, _ = TASKS["fluent"](6, 3, 0)
+    got = step_by_step(model, x)
+    want = numpy_cell_trace(model_name, model.get_weights(), x)
+    for name, values in want.items():
+        assert got[name].shape == values.shape == (8, 3, 5)
+        np.testing.assert_allclose(got[name], values, atol=2e-5, err_msg=name)
+
+
+def test_key_units_rank_the_unit_that_holds_the_key_first():
+    from experiments.inspect_gates import key_units
+
+    rng = np.random.default_rng(1)
+    keys = rng.integers(0, 8, size=2000)
+    memory = rng.normal(size=(2000, 5))
+    memory[:, 3] = keys + 0.1 * rng.normal(size=2000)  # unit 3 is the key, nearly noise-free
+    memory[:, 1] += 0.5 * keys  # unit 1 partly
+    order, scores = key_units(memory, keys, 8)
+    assert list(order[:2]) == [3, 1] and scores[3] > 0.99 and scores[0] < 0.01
+
+
+def test_inspect_picks_a_solved_and_a_failed_run_at_the_largest_split_gap():
+    from experiments.inspect_gates import pick_runs
+
+    rows = []
+    for gap, accs in {20: [1.0, 1.0], 28: [1.0, 0.3, 0.95], 40: [0.2, 0.95], 80: [0.1, 0.1]}.items():
+        rows += [{"task": "fluent", "model": "gru", "init_label": "orthogonal recurrent", "status": "ok", "gap": gap,
+                  "seed": s, "test_accuracy": a} for s, a in enumerate(accs)]
+    picked = pick_runs(pd.DataFrame(rows))
+    assert [(r["gap"], r["seed"]) for r in picked] == [(40, 1), (40, 0)]
