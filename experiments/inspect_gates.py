@@ -54,18 +54,24 @@ def key_units(memory, keys, n_keys):
 
 
 def pick_runs(summary):
-    """Per cell (rnn, lstm, gru; Keras' default initialisation): a solved and a failed fluent
-    run at the largest gap where its seeds split, the lowest seed of each."""
+    """Per cell (rnn, gru, lstm; Keras' default initialisation): a solved and a failed fluent
+    run at the largest gap where its seeds split, the lowest seed of each. Where no gap splits
+    (a small sweep), its solved run at the largest gap and its failed run at the smallest, or
+    whichever of the two exists."""
     chosen = []
     default = summary[(summary["task"] == "fluent") & (summary["init_label"] == "orthogonal recurrent") & (summary["status"] == "ok")]
     for model in ("rnn", "gru", "lstm"):
-        rows = default[default["model"] == model].assign(solved=lambda d: d["test_accuracy"] >= 0.9)
-        split = rows.groupby("gap")["solved"].agg(lambda s: s.any() and not s.all())
-        if not split.any():
+        rows = default[default["model"] == model].assign(solved=lambda d: d["test_accuracy"] >= 0.9).sort_values(["gap", "seed"])
+        if rows.empty:
             continue
-        gap = int(split[split].index.max())
-        at = rows[rows["gap"] == gap].sort_values("seed")
-        chosen += [at[at["solved"]].iloc[0], at[~at["solved"]].iloc[0]]
+        split = rows.groupby("gap")["solved"].agg(lambda s: s.any() and not s.all())
+        if split.any():
+            rows = rows[rows["gap"] == split[split].index.max()]
+        solved, failed = rows[rows["solved"]], rows[~rows["solved"]]
+        if not solved.empty:
+            chosen.append(solved[solved["gap"] == solved["gap"].max()].iloc[0])
+        if not failed.empty:
+            chosen.append(failed.iloc[0])
     return chosen
 
 
@@ -80,7 +86,7 @@ def inspect(results, n=512):
 
     runs = pick_runs(read_summary(results))
     if not runs:
-        raise UsageError(f"no fluent cell in {results}/summary.csv has both a solved and a failed default run at one gap")
+        raise UsageError(f"no fluent rnn, gru or lstm run under Keras' default initialisation in {results}/summary.csv")
     rows = []
     for run in runs:
         cfg = config_of(results, run)

@@ -136,3 +136,16 @@ def test_inspect_picks_a_solved_and_a_failed_run_at_the_largest_split_gap():
                   "seed": s, "test_accuracy": a} for s, a in enumerate(accs)]
     picked = pick_runs(pd.DataFrame(rows))
     assert [(r["gap"], r["seed"]) for r in picked] == [(40, 1), (40, 0)]
+    # no gap splits (a small sweep): the longest solved and the shortest failed run
+    unsplit = [r for r in rows if r["gap"] in (20, 80)]
+    assert [(r["gap"], r["seed"]) for r in pick_runs(pd.DataFrame(unsplit))] == [(20, 0), (80, 0)]
+
+
+def test_inspect_draws_a_small_sweep(analysed):
+    """The quick sweep has no gap where seeds split: inspect still draws what it has."""
+    from experiments.inspect_gates import inspect
+
+    table = inspect(analysed, n=64)
+    assert set(table["model"]) <= {"rnn", "gru", "lstm"} and len(table)
+    assert (table.groupby("run_id")["unit"].nunique() == 3).all()
+    assert (analysed / "figures" / "gates.png").stat().st_size > 10_000
