@@ -102,13 +102,16 @@ class RunConfig:
 
     @property
     def init_label(self):
-        """How the cell was initialised, in words: 'orthogonal recurrent, chrono forget bias'."""
-        label = f"{self.recurrent_init} recurrent"
+        """How the cell was initialised, in words: 'orthogonal recurrent, chrono forget bias'.
+
+        The recurrent initialisation is named only for cells that have one: a cell without a
+        recurrent matrix (min_gru, attention) is 'default', 'chrono forget bias', or its options."""
+        parts = [f"{self.recurrent_init} recurrent"] if accepts(cell_registry()[self.model], "recurrent_initializer") else []
         if self.forget_bias is not None:
-            label += f", {self.forget_bias} forget bias"
+            parts.append(f"{self.forget_bias} forget bias")
         for name, value in self.options or ():
-            label += f", {name}={','.join(map(str, value)) if isinstance(value, tuple) else value}"
-        return label
+            parts.append(f"{name}={','.join(map(str, value)) if isinstance(value, tuple) else value}")
+        return ", ".join(parts) or "default"
 
     @classmethod
     def from_dict(cls, values):

@@ -15,6 +15,7 @@ GRID_AXES = {"models": "model", "tasks": "task", "gaps": "gap", "seeds": "seed"}
 # Seven gaps, a factor of 2 apart, from 5 to 320: the log-scaled x axis of every figure.
 GAPS = (5, 10, 20, 40, 80, 160, 320)
 SEEDS = (0, 1, 2)
+SEEDS5 = tuple(range(5))
 HEADLINE_SEEDS = tuple(range(10))  # enough to tell a 50 % edge from a 90 % one (Wilson 95 %: +-0.3 at 5/10)
 FAST = {"fused": True, "jit_compile": True}
 # What `make train` adds to RunConfig's defaults, so that it trains exactly the run the
@@ -128,6 +129,15 @@ PRESETS["jozefowicz_forget_bias"] = [
     # architectures; 0 is the bias they found wanting. Same task and protocol as `default`.
     {"models": ("lstm",), "gaps": GAPS, "seeds": SEEDS, "forget_bias": "zero"},
     {"models": ("lstm",), "gaps": GAPS, "seeds": SEEDS},  # the LSTM's default, 1, trained with the step loop
+]
+# After 2015 (issue 15): the newer recurrences and attention beside the chrono LSTM and GRU, on
+# the fluent task, its honest version with distractors, and selective copying. 5 seeds.
+POST_GAPS = (10, 40, 160, 640)
+POST_TASKS = ("fluent", "fluent_distractors", "selective_copy")
+PRESETS["post2015"] = [
+    {"models": ("min_gru", "min_lstm", "indrnn", "attention"), "tasks": POST_TASKS, "gaps": POST_GAPS, "seeds": SEEDS5, **FAST},
+    {"models": ("min_gru", "min_lstm", "lstm", "gru"), "tasks": POST_TASKS, "gaps": POST_GAPS, "seeds": SEEDS5, "forget_bias": "chrono", **FAST},
+    {"models": ("attention",), "tasks": POST_TASKS, "gaps": POST_GAPS, "seeds": SEEDS5, "options": {"positions": "alibi"}, **FAST},
 ]
 # Every cell and task the suite has, each under Keras' defaults and under chrono init where
 # the cell has a forget gate: days of CPU time; run it on a cluster with EXECUTOR=ray.

@@ -238,4 +238,4 @@ def test_a_cell_without_recurrent_weights_gets_none_and_no_option_to_initialise_
     monkeypatch.setitem(CELLS, "input_gated", InputGatedCell)
     configs = presets.expand("first_look", models=("input_gated",))
     assert {c.recurrent_init for c in configs} == {"orthogonal"} and len(configs) == len(presets.GAPS) * len(presets.SEEDS)
-    assert {c.init_label for c in configs} == {"orthogonal recurrent"}
+    assert {c.init_label for c in configs} == {"default"}  # no recurrent matrix, so none named
