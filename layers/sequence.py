@@ -133,9 +133,9 @@ def linear_scan(a, b, h0):
     composing affine maps is associative (Blelloch 1990; Martin & Cundy 2018 for RNNs): after
     round k of this doubling scan (Hillis & Steele 1986) step t holds the composition of the
     2^k maps ending at t, so log2(T) element-wise rounds replace T sequential steps and
-    autodiff gives the backward pass. A while loop, not `keras.ops.associative_scan`, because
-    that needs T known when traced and our training functions are traced once for every
-    length (tests/test_sequence.py). No division, so no log-space trick is needed for
+    autodiff gives the backward pass. The rounds are unrolled when T is known when traced,
+    and a while loop otherwise, not `keras.ops.associative_scan`, which needs T known and
+    our training functions are traced once for every length (tests/test_sequence.py). No division, so no log-space trick is needed for
     stability (Feng et al. 2024 use one for their cumulative-sum form).
     """
     steps = ops.reshape(ops.arange(ops.shape(a)[0]), (-1,) + (1,) * (len(a.shape) - 1))  # (T, 1, ..., 1)
@@ -147,6 +147,13 @@ def linear_scan(a, b, h0):
     def body(d, a, b):
         return d * 2, a * shifted_by(a, d, 1.0), b + a * shifted_by(b, d, 0.0)
 
-    # T < 2^32: 32 rounds at most; a bound XLA needs to differentiate the loop.
+    length = a.shape[0]
+    if isinstance(length, int):  # T known when traced (always on JAX): the rounds unrolled, which any backend differentiates
+        d = 1
+        while d < length:
+            d, a, b = body(d, a, b)
+        return b
+    # T unknown when traced (TensorFlow, one function for every length): a loop of at most 32
+    # rounds (T < 2^32), a bound XLA needs to differentiate it. JAX cannot differentiate it.
     _, _, b = ops.while_loop(lambda d, a, b: d < ops.shape(a)[0], body, (1, a, b), maximum_iterations=32)
     return b
