@@ -135,7 +135,7 @@ PRESETS["jozefowicz_forget_bias"] = [
 POST_GAPS = (10, 40, 160, 640)
 POST_TASKS = ("fluent", "fluent_distractors", "selective_copy")
 PRESETS["post2015"] = [
-    {"models": ("min_gru", "min_lstm", "indrnn", "attention"), "tasks": POST_TASKS, "gaps": POST_GAPS, "seeds": SEEDS5, **FAST},
+    {"models": ("min_gru", "min_lstm", "indrnn", "exprnn", "attention"), "tasks": POST_TASKS, "gaps": POST_GAPS, "seeds": SEEDS5, **FAST},
     {"models": ("min_gru", "min_lstm", "lstm", "gru"), "tasks": POST_TASKS, "gaps": POST_GAPS, "seeds": SEEDS5, "forget_bias": "chrono", **FAST},
     {"models": ("attention",), "tasks": POST_TASKS, "gaps": POST_GAPS, "seeds": SEEDS5, "options": {"positions": "alibi"}, **FAST},
 ]

@@ -10,6 +10,7 @@ from layers import lstm_family as family
 from layers.attention import CausalSelfAttention
 from layers.clockwork import ClockworkRNN, ClockworkRNNCell
 from layers.depth_gated import DepthGatedLSTM, DepthGatedLSTMCell
+from layers.exprnn import ExpRNN
 from layers.gru import GRU, GRUCell
 from layers.indrnn import IndRNNCell
 from layers.lstm import LSTM, LSTMCell
@@ -43,7 +44,9 @@ CELLS = {
     "indrnn": IndRNNCell,  # Li et al. 2018: one recurrent weight per unit, bounded
     # Not a cell: whole sequences at once (its `sequence_layer`); positions learned or ALiBi.
     "attention": CausalSelfAttention,
+    # Lezcano-Casado & Martínez-Rubio 2019: recurrent matrix exp(skew), orthogonal; whole sequences.
+    "exprnn": ExpRNN,
 }
 
-__all__ = ["CELLS", "CausalSelfAttention", "ClockworkRNN", "ClockworkRNNCell", "DepthGatedLSTM", "DepthGatedLSTMCell", "GRU", "GRUCell", "IndRNNCell",
+__all__ = ["CELLS", "CausalSelfAttention", "ClockworkRNN", "ClockworkRNNCell", "DepthGatedLSTM", "DepthGatedLSTMCell", "ExpRNN", "GRU", "GRUCell", "IndRNNCell",
            "LSTM", "LSTMCell", "MinGRUCell", "MinLSTMCell", "MUT1Cell", "MUT2Cell", "MUT3Cell", "SimpleRNN", "SimpleRNNCell"]
