@@ -17,6 +17,7 @@ from tqdm import tqdm
 from datasets import TASKS
 from experiments.checks import UsageError
 from experiments.config import RunConfig
+from experiments.inspect_gates import inspect as inspect_gates
 from experiments.records import model_path, write_csv
 from experiments.summary import read_summary
 
@@ -302,13 +303,8 @@ ANALYSES = {
     "learning-speed": Analysis("sequences_to_solve", learning_speed, ("task",), (), "[task=T]",
                                "training sequences to solve versus gap, unsolved runs censored", "Learning speed",
                                "`make learning-speed`: training sequences to 99 % validation accuracy; hollow triangles never got there."),
-    "inspect": Analysis("gates", lambda results, **keys: _inspect(results, **keys), ("n",), ("n",), "[n=512]",
+    "inspect": Analysis("gates", inspect_gates, ("n",), ("n",), "[n=512]",
                         "gates and states of trained rnn, gru, lstm over one sequence: a solved and a failed run each",
                         "Watching the gates work", "`make inspect`: the units that carry the key, their memory and keep gate over one test sequence."),
 }
 
-
-def _inspect(results, **keys):
-    from experiments.inspect_gates import inspect  # imported when run: it needs this module's helpers
-
-    return inspect(results, **keys)

@@ -26,6 +26,7 @@ they are the same experiment, and `results/checks/stacked_rerun/` holds a larger
 (the README's "Does it survive a rerun?").
 """
 
+import dataclasses
 import math
 import time
 
@@ -64,14 +65,17 @@ def stackable(cfg):
 def stack_key(cfg, stack=True):
     """What the seeds of one seed stack share: `cfg` without its seed where it is `stackable`
     (and `stack` is on), else the run itself. Group configs by it to find stacks."""
-    import dataclasses
-
     return dataclasses.replace(cfg, seed=0) if stack and stackable(cfg) else cfg.run_id
 
 
+def sequence_bytes(length, units):
+    """What one sequence of `length` steps keeps through a stacked pass of a cell with `units` units."""
+    return BYTES_PER_STEP_UNIT * length * units
+
+
 def seed_bytes(cfg):
-    """Training memory one seed adds to a stack: BYTES_PER_STEP_UNIT * B * T * H."""
-    return BYTES_PER_STEP_UNIT * cfg.batch_size * TASKS[cfg.task].length(cfg.gap) * cfg.units
+    """Training memory one seed adds to a stack: a batch of its sequences."""
+    return cfg.batch_size * sequence_bytes(TASKS[cfg.task].length(cfg.gap), cfg.units)
 
 
 def stack_size(cfg, most, memory):
@@ -200,8 +204,7 @@ def predict_in_batches(forward, xs, units):
 
     PREDICT_BATCH sequences per seed at a time, fewer where S of them would take more than
     PREDICT_MEMORY (at BYTES_PER_STEP_UNIT, as in training)."""
-    per_sequence = xs.shape[0] * BYTES_PER_STEP_UNIT * xs.shape[2] * units
-    n = max(1, min(PREDICT_BATCH, int(PREDICT_MEMORY // per_sequence)))
+    n = max(1, min(PREDICT_BATCH, int(PREDICT_MEMORY // (xs.shape[0] * sequence_bytes(xs.shape[2], units)))))
     return np.concatenate([forward(xs[:, i:i + n]).numpy() for i in range(0, xs.shape[1], n)], axis=1)
 
 

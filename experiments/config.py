@@ -93,11 +93,12 @@ class RunConfig:
             raise UsageError(f"model {self.model!r} has no recurrent_initializer option")
         if self.forget_bias is not None:
             kwargs["forget_bias"] = self.forget_bias
+        length = TASKS[self.task].length(self.gap)
         if self.forget_bias == "chrono":
             # Tallec & Ollivier 2018 set T_max to the longest dependency: by default the sequence length.
-            kwargs["chrono_tmax"] = self.chrono_tmax or TASKS[self.task].length(self.gap)
+            kwargs["chrono_tmax"] = self.chrono_tmax or length
         if accepts(cell, "sequence_length"):  # a cell whose defaults depend on T (IndRNN's bound) is told it
-            kwargs["sequence_length"] = TASKS[self.task].length(self.gap)
+            kwargs["sequence_length"] = length
         return {**kwargs, **dict(self.options or ())}
 
     @property

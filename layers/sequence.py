@@ -134,9 +134,10 @@ def linear_scan(a, b, h0):
     round k of this doubling scan (Hillis & Steele 1986) step t holds the composition of the
     2^k maps ending at t, so log2(T) element-wise rounds replace T sequential steps and
     autodiff gives the backward pass. The rounds are unrolled when T is known when traced,
-    and a while loop otherwise, not `keras.ops.associative_scan`, which needs T known and
-    our training functions are traced once for every length (tests/test_sequence.py). No division, so no log-space trick is needed for
-    stability (Feng et al. 2024 use one for their cumulative-sum form).
+    and run in a while loop otherwise; not `keras.ops.associative_scan`, which needs T known,
+    while our training functions are traced once for every length (tests/test_sequence.py).
+    No division, so no log-space trick is needed for stability (Feng et al. 2024 use one for
+    their cumulative-sum form).
     """
     steps = ops.reshape(ops.arange(ops.shape(a)[0]), (-1,) + (1,) * (len(a.shape) - 1))  # (T, 1, ..., 1)
     b = ops.where(steps == 0, b + a * h0[None], b)  # fold h0 into the first step's map
