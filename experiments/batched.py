@@ -33,6 +33,7 @@ import time
 import numpy as np
 
 from datasets import TASKS
+from experiments import checkpoints
 from experiments.backend import keras
 from experiments.config import cell_registry
 from experiments.data import TEST, TRAIN, VAL, data_seed, seed_everything
@@ -208,13 +209,16 @@ def predict_in_batches(forward, xs, units):
     return np.concatenate([forward(xs[:, i:i + n]).numpy() for i in range(0, xs.shape[1], n)], axis=1)
 
 
-def stack_train_step(stack, cfg):
-    """The compiled update of a seed stack under `cfg`'s protocol: (x (S, B, T...), y) -> (S,) losses."""
+def stack_train_step(stack, cfg, optimizer=None):
+    """The compiled update of a seed stack under `cfg`'s protocol: (x (S, B, T...), y) -> (S,) losses.
+
+    `optimizer`: a `per_seed_optimizer` built on `stack.variables` (one is made if None)."""
     import tensorflow as tf
 
     task = TASKS[cfg.task]
-    optimizer = per_seed_optimizer(cfg, stack.n_seeds)
-    optimizer.build(stack.variables)
+    if optimizer is None:
+        optimizer = per_seed_optimizer(cfg, stack.n_seeds)
+        optimizer.build(stack.variables)
 
     def step(x, y):
         with tf.GradientTape() as tape:
@@ -226,10 +230,13 @@ def stack_train_step(stack, cfg):
     return compiled(step, cfg.jit_compile)
 
 
-def train_batched(cfgs, results):
+def train_batched(cfgs, results, checkpoint_every=checkpoints.CHECKPOINT_SECONDS):
     """Train `cfgs` (one configuration, distinct seeds) as one seed stack; return their records.
 
     Each record is what `train.train(cfg, results)` writes for its config, plus `"batched"`.
+    Every `checkpoint_every` seconds the stack's whole training state is saved
+    (`experiments/checkpoints.py`); a later call with the same `cfgs` resumes from it, and
+    the records say at which steps it resumed (`"resumed_at_steps": [...]`).
     """
 
     cfg0, seeds = cfgs[0], [c.seed for c in cfgs]
@@ -238,13 +245,17 @@ def train_batched(cfgs, results):
     records = [new_record(c) for c in cfgs]
     for record in records:
         record["batched"] = {"seeds": seeds}
+    run_ids = [c.run_id for c in cfgs]
+    ckpt = checkpoints.checkpoint_path(results, run_ids)
     try:
         fresh = []
         for cfg in cfgs:  # each seed's initial weights, drawn exactly as its unbatched run draws them
             seed_everything(cfg.seed)
             fresh.append(build_model(cfg))
         stack = SeedStack(fresh)
-        train_step, forward = stack_train_step(stack, cfg0), compiled(stack.__call__, cfg0.jit_compile)  # one trace each
+        optimizer = per_seed_optimizer(cfg0, stack.n_seeds)
+        optimizer.build(stack.variables)
+        train_step, forward = stack_train_step(stack, cfg0, optimizer), compiled(stack.__call__, cfg0.jit_compile)  # one trace each
 
         vals = [task(c.gap, c.n_val, data_seed(c.seed, VAL)) for c in cfgs]
         x_val = np.stack([v[0] for v in vals])
@@ -252,6 +263,14 @@ def train_batched(cfgs, results):
         steps = 0
         open_ = list(range(len(cfgs)))  # seeds still training
         state = [{"history": [], "loss": math.nan, "val_acc": 0.0, "steps": 0, "weights": None} for _ in cfgs]
+        resumed = checkpoints.load(ckpt, run_ids)
+        resumed = resumed and _restore(stack, optimizer, *resumed)
+        if resumed:
+            steps, open_, state, elapsed, resumed_at = resumed
+            start -= elapsed  # the record's seconds count the training before the interruption too
+            for record in records:
+                record["resumed_at_steps"] = resumed_at
+        saved = time.perf_counter()
         while steps < steps_total and open_:
             chunk = min(cfg0.eval_every, steps_total - steps)
             data = [task(c.gap, chunk * batch, data_seed(c.seed, TRAIN, steps)) for c in cfgs]
@@ -273,6 +292,10 @@ def train_batched(cfgs, results):
                 if val_acc >= cfgs[s].target_accuracy:
                     seed_state["weights"] = stack.seed_weights(s)
                     open_.remove(s)
+            if open_ and steps < steps_total and time.perf_counter() - saved >= checkpoint_every:
+                resumed_at = records[0].get("resumed_at_steps", [])
+                _checkpoint(ckpt, run_ids, stack, optimizer, steps, open_, state, time.perf_counter() - start, resumed_at)
+                saved = time.perf_counter()
         # The test sets, scored by the stack in one pass: the same forward as the validation
         # checks (the whole-sequence path), instead of one XLA compilation per seed's model.
         tests = [task(c.gap, c.n_test, data_seed(c.seed, TEST)) for c in cfgs]
@@ -292,10 +315,36 @@ def train_batched(cfgs, results):
             conclude(records[s], cfg, results, fresh[s], fresh[s], seed_state["history"], seed_state["loss"],
                      seed_state["steps"], seed_state["val_acc"], start, share=len(cfgs),
                      test_scores=lambda x, y, s=s, y_test=y_test: (task.score(test_pred[s], y_test), task.loss(test_pred[s], y_test)))
+        checkpoints.remove(ckpt)
     except Exception as err:  # as in `train`: no result for any seed, every error recorded
         for record, cfg in zip(records, cfgs):
             record_error(record, cfg, results, err, start)
     return records
+
+
+def _checkpoint(path, run_ids, stack, optimizer, steps, open_, state, elapsed, resumed_at):
+    """Save a stack's training state: its variables, the optimizer's, and each stopped seed's weights."""
+    stopped = [s for s, seed_state in enumerate(state) if seed_state["weights"] is not None]
+    arrays = [v.numpy() for v in stack.variables] + [v.numpy() for v in optimizer.variables]
+    arrays += [w for s in stopped for w in state[s]["weights"]]
+    meta = {"steps": steps, "open": open_, "stopped": stopped, "elapsed": elapsed, "resumed_at_steps": resumed_at,
+            "n_stack": len(stack.variables), "n_optimizer": len(optimizer.variables),
+            "state": [{k: v for k, v in seed_state.items() if k != "weights"} for seed_state in state]}
+    checkpoints.save(path, run_ids, arrays, meta)
+
+
+def _restore(stack, optimizer, arrays, meta):
+    """Put a `_checkpoint`'s state back; return (steps, open seeds, per-seed state, seconds
+    trained, resume steps), or None for a checkpoint of another architecture (left unused)."""
+    n_stack, n_opt = meta["n_stack"], meta["n_optimizer"]
+    if not checkpoints.assign(stack.variables + list(optimizer.variables), arrays[:n_stack + n_opt]):
+        return None
+    state = [{**seed_state, "weights": None} for seed_state in meta["state"]]
+    per_seed = len(stack.variables)
+    for k, s in enumerate(meta["stopped"]):
+        first = n_stack + n_opt + k * per_seed
+        state[s]["weights"] = arrays[first:first + per_seed]
+    return meta["steps"], meta["open"], state, meta["elapsed"], meta["resumed_at_steps"] + [meta["steps"]]
 
 
 def stacked_predictor(models, units, jit_compile=True):

@@ -10,6 +10,7 @@ import traceback
 import numpy as np
 
 from datasets import TASKS
+from experiments import checkpoints
 from experiments.backend import keras
 from experiments.data import TEST, TRAIN, VAL, data_seed, seed_everything
 from experiments.model import reusable_model, scores
@@ -30,7 +31,7 @@ def versions():
     }
 
 
-def train(cfg, results, verbose=0):
+def train(cfg, results, verbose=0, checkpoint_every=checkpoints.CHECKPOINT_SECONDS):
     """Train `cfg` from scratch, save its model and record under `results`; return the record.
 
     Protocol: every step sees a fresh batch of `batch_size` sequences (the training stream
@@ -43,16 +44,29 @@ def train(cfg, results, verbose=0):
     training loss became non-finite: recorded, no model, counts as unsolved), "error" (an
     exception stopped the run: no result; the error goes to RESULTS/errors/ and the next
     sweep retries the run).
+
+    Every `checkpoint_every` seconds the training state is saved (`experiments/checkpoints.py`):
+    a run stopped midway and started again resumes from there, and its record says at which
+    steps (`resumed_at_steps`).
     """
     task = TASKS[cfg.task]
     start = time.perf_counter()
     record = new_record(cfg)
+    ckpt = checkpoints.checkpoint_path(results, [cfg.run_id])
     try:
         seed_everything(cfg.seed)
         model, fresh = reusable_model(cfg)
+        model.optimizer.build(model.trainable_variables)
         x_val, y_val = task(cfg.gap, cfg.n_val, data_seed(cfg.seed, VAL))
         steps_total = cfg.budget // cfg.batch_size
         steps, history, loss, val_acc = 0, [], math.nan, 0.0
+        resumed = checkpoints.load(ckpt, [cfg.run_id])
+        if resumed and checkpoints.assign(model.weights + list(model.optimizer.variables), resumed[0]):
+            meta = resumed[1]
+            steps, history, loss, val_acc = meta["steps"], meta["history"], meta["loss"], meta["val_acc"]
+            record["resumed_at_steps"] = meta["resumed_at_steps"] + [steps]
+            start -= meta["elapsed"]  # the record's seconds count the training before the interruption too
+        saved = time.perf_counter()
         while steps < steps_total:
             chunk = min(cfg.eval_every, steps_total - steps)
             x, y = task(cfg.gap, chunk * cfg.batch_size, data_seed(cfg.seed, TRAIN, steps))
@@ -65,7 +79,14 @@ def train(cfg, results, verbose=0):
             history.append(history_point(cfg, steps, loss, val_acc, val_loss))
             if val_acc >= cfg.target_accuracy:
                 break
+            if steps < steps_total and time.perf_counter() - saved >= checkpoint_every:
+                arrays = [v.numpy() for v in model.weights + list(model.optimizer.variables)]
+                meta = {"steps": steps, "history": history, "loss": loss, "val_acc": val_acc,
+                        "elapsed": time.perf_counter() - start, "resumed_at_steps": record.get("resumed_at_steps", [])}
+                checkpoints.save(ckpt, [cfg.run_id], arrays, meta)
+                saved = time.perf_counter()
         conclude(record, cfg, results, model, fresh, history, loss, steps, val_acc, start)
+        checkpoints.remove(ckpt)
     except Exception as err:  # a run must never take the sweep down with it, nor leave a result
         record_error(record, cfg, results, err, start)
     return record

@@ -13,6 +13,7 @@ from layers.depth_gated import DepthGatedLSTM, DepthGatedLSTMCell
 from layers.exprnn import ExpRNN
 from layers.gru import GRU, GRUCell
 from layers.indrnn import IndRNNCell
+from layers.lru import LRUCell
 from layers.lstm import LSTM, LSTMCell
 from layers.min_rnn import MinGRUCell, MinLSTMCell
 from layers.mut import MUT1Cell, MUT2Cell, MUT3Cell
@@ -46,7 +47,9 @@ CELLS = {
     "attention": CausalSelfAttention,
     # Lezcano-Casado & Martínez-Rubio 2019: recurrent matrix exp(skew), orthogonal; whole sequences.
     "exprnn": ExpRNN,
+    # Orvieto et al. 2023: diagonal complex linear recurrence, stable exponential parametrisation; a parallel scan.
+    "lru": LRUCell,
 }
 
 __all__ = ["CELLS", "CausalSelfAttention", "ClockworkRNN", "ClockworkRNNCell", "DepthGatedLSTM", "DepthGatedLSTMCell", "ExpRNN", "GRU", "GRUCell", "IndRNNCell",
-           "LSTM", "LSTMCell", "MinGRUCell", "MinLSTMCell", "MUT1Cell", "MUT2Cell", "MUT3Cell", "SimpleRNN", "SimpleRNNCell"]
+           "LRUCell", "LSTM", "LSTMCell", "MinGRUCell", "MinLSTMCell", "MUT1Cell", "MUT2Cell", "MUT3Cell", "SimpleRNN", "SimpleRNNCell"]

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from datasets import TASKS
-from experiments import batched, presets, sweep
+from experiments import batched, checkpoints, presets, sweep
 from experiments.backend import keras
 from experiments.config import RunConfig
 from experiments.data import seed_everything
@@ -41,6 +41,7 @@ def test_each_seed_starts_from_its_unbatched_weights():
     ("gru", "copy", {"forget_bias": "chrono"}),
     ("lstm", "adding", {"optimizer": "rmsprop", "clipnorm": None, "clipvalue": 0.5}),
     ("min_lstm", "fluent", {"forget_bias": "chrono"}),  # a parallel scan, not a step loop, per seed
+    ("lru", "fluent", {}),  # a complex parallel scan with per-unit weights
 ])
 def test_the_first_losses_equal_the_unbatched_runs(tmp_path, model, task, extra):
     cfgs = [RunConfig(model=model, task=task, gap=6, seed=s, **{**SMALL, "budget": 64 * 20}, **extra) for s in (0, 1)]
@@ -119,3 +120,63 @@ def test_seed_stacks_are_cut_to_what_fits_in_memory():
     assert [len(u) for u in sweep.units(cfgs, 3, memory=100 * one)] == [3, 3, 3, 1]
     assert [len(u) for u in sweep.units(cfgs, 10)] == [10]
     assert sweep.stack_memory(2) == pytest.approx(sweep.stack_memory(1) / 2)
+
+
+def interrupted(monkeypatch, n, training):
+    """Run `training()` until just after its n-th checkpoint is written, then stop it as
+    SIGTERM or Ctrl-C would (KeyboardInterrupt); return the steps of each checkpoint."""
+    saves, real_save = [], checkpoints.save
+
+    def save_then_die(*args):
+        real_save(*args)
+        saves.append(args[3]["steps"])
+        if len(saves) == n:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        training()
+    monkeypatch.setattr(checkpoints, "save", real_save)
+    return saves
+
+
+def test_an_interrupted_stack_resumes_to_the_same_records(tmp_path, monkeypatch):
+    """A stack killed mid-training (after its third checkpoint) and trained again ends with
+    the records of a stack that was never stopped: the same losses, stops and test scores.
+    A low target makes the seeds stop apart, one of them before the interruption (its
+    weights of then must come back from the checkpoint)."""
+    cfgs = [RunConfig(model="gru", gap=12, seed=s, target_accuracy=0.2, **{**SMALL, "budget": 64 * 50}) for s in (0, 1, 2)]
+    whole = batched.train_batched(cfgs, tmp_path / "whole", checkpoint_every=0)
+    assert not list((tmp_path / "whole" / "checkpoints").glob("*")), "the checkpoint outlived the records"
+
+    saves = interrupted(monkeypatch, 3, lambda: batched.train_batched(cfgs, tmp_path / "cut", checkpoint_every=0))
+    assert saves == [10, 20, 30] and not (tmp_path / "cut" / "runs").exists()
+    resumed = batched.train_batched(cfgs, tmp_path / "cut", checkpoint_every=0)
+    for a, b in zip(whole, resumed):
+        assert a["status"] == b["status"] == "ok" and b["resumed_at_steps"] == [30]
+        assert a["history"] == b["history"] and a["sequences_seen"] == b["sequences_seen"]
+        assert a["test_accuracy"] == b["test_accuracy"] and a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-6)
+    stops = [r["sequences_seen"] // 64 for r in whole]
+    assert len(set(stops)) > 1 and min(stops) <= 30 < max(stops), f"pick seeds that stop apart, one by step 30: {stops}"
+    assert not list((tmp_path / "cut" / "checkpoints").glob("*"))
+
+
+def test_a_checkpoint_of_other_runs_or_a_broken_one_is_ignored(tmp_path, capsys):
+    path = checkpoints.checkpoint_path(tmp_path, ["a", "b"])
+    checkpoints.save(path, ["a", "b"], [np.zeros(3)], {"steps": 5})
+    arrays, meta = checkpoints.load(path, ["a", "b"])
+    assert meta["steps"] == 5 and arrays[0].shape == (3,)
+    assert checkpoints.load(path, ["a", "c"]) is None
+    path.write_bytes(b"not a zip")
+    assert checkpoints.load(path, ["a", "b"]) is None and "unreadable checkpoint" in capsys.readouterr().err
+
+
+def test_an_interrupted_single_run_resumes_to_the_same_record(tmp_path, monkeypatch):
+    """The same for a run trained alone (`train.train`, the step loop here)."""
+    cfg = RunConfig(model="lstm", gap=6, units=8, budget=64 * 40, eval_every=10, n_val=128, n_test=256)
+    whole = train(cfg, tmp_path / "whole", checkpoint_every=0)
+    saves = interrupted(monkeypatch, 2, lambda: train(cfg, tmp_path / "cut", checkpoint_every=0))
+    resumed = train(cfg, tmp_path / "cut", checkpoint_every=0)
+    assert saves == [10, 20] and resumed["resumed_at_steps"] == [20] and "resumed_at_steps" not in whole
+    assert whole["history"] == resumed["history"] and whole["test_accuracy"] == resumed["test_accuracy"]
+    assert not list((tmp_path / "cut" / "checkpoints").glob("*"))

@@ -163,3 +163,32 @@ def test_selective_copy_layout(gap):
     if gap > sc.N_COPY:  # positions are random, not fixed: every place of the region is used by some row
         assert is_symbol.any(axis=0).all() and not is_symbol.all(axis=0).any()
     assert TASKS["selective_copy"].baseline_loss(gap) == pytest.approx(sc.N_COPY * np.log(8) / (gap + sc.N_COPY + 1))
+
+
+@pytest.mark.parametrize("gap", [1, 6, 200])
+def test_associative_recall_layout(gap):
+    """Pairs, exactly `gap` fillers, then every key queried once in random order, each answer
+    its own pair's value; the query order is not the pairs' order (no positional shortcut)."""
+    from datasets import associative_recall as ar
+
+    x, y = TASKS["associative_recall"](gap, 3000, 0)
+    k = ar.N_PAIRS
+    assert x.shape == y.shape == (3000, 3 * k + gap) and x.dtype == y.dtype == np.int32
+    keys, values = x[:, 0:2 * k:2], x[:, 1:2 * k:2]
+    assert keys.max() < ar.N_KEYS and values.min() >= ar.N_KEYS and values.max() < ar.FILLER
+    assert np.all(np.sort(keys, axis=1)[:, 1:] != np.sort(keys, axis=1)[:, :-1])  # distinct keys per sequence
+    assert np.all(x[:, 2 * k:2 * k + gap] == ar.FILLER) and np.all(y[:, :-k] == ar.FILLER)
+    queries, answers = x[:, -k:], y[:, -k:]
+    assert np.array_equal(np.sort(queries, axis=1), np.sort(keys, axis=1))
+    for row in range(50):
+        lookup = dict(zip(keys[row], values[row]))
+        assert [lookup[q] for q in queries[row]] == list(answers[row])
+    # where the answer to query i sits is spread over the pairs, so counting steps cannot find it
+    position = (queries[:, :, None] == keys[:, None, :]).argmax(axis=2)  # (n, k): which pair each query asks for
+    for i in range(k):
+        assert np.bincount(position[:, i], minlength=k).min() > 3000 / k * 0.8
+    # the input-blind predictor: the most frequent value scores 1/8, and the baseline loss is log 8 per answer
+    assert max(np.mean(answers == v) for v in range(ar.N_KEYS, ar.FILLER)) < 0.15
+    assert TASKS["associative_recall"].baseline_loss(gap) == pytest.approx(k * np.log(8) / (3 * k + gap))
+    distance = (3 * k + gap - k + np.arange(k))[None, :] - (2 * position + 1)  # query step minus its value's step
+    assert distance.min() == gap + 1 and distance.max() == gap + 3 * k - 2

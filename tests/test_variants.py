@@ -1,6 +1,8 @@
 """Every cell variant against an independent computation: NumPy references written from the
 papers' equations, exact equivalences between cells, and finite-difference gradients."""
 
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -273,6 +275,36 @@ def test_indrnn_default_bound_is_the_papers_for_the_runs_length():
     u = cell.recurrent_kernel.numpy()
     assert 0 <= u.min() and u.max() <= 2 ** (1 / 100)
     assert CELLS["indrnn"](4).bound is None and CELLS["indrnn"](4, recurrent_max=3).bound == 3.0
+
+
+def test_lru_matches_numpy_complex_reference():
+    """Orvieto et al. 2023's equations in complex NumPy: lambda = exp(-exp(nu) + i exp(theta)),
+    x_t = lambda x_{t-1} + exp(gamma) (u_t B), y_t = Re(x_t C) + u_t D."""
+    layer = run(CELLS["lru"](H))
+    w = randomise(layer, scale=0.3)
+    lam = np.exp(-np.exp(w["nu_log"]) + 1j * np.exp(w["theta_log"]))
+    b = w["kernel"][:, :H] + 1j * w["kernel"][:, H:]
+    c = w["output_kernel"][:H] - 1j * w["output_kernel"][H:]  # stored as [Re C; -Im C]
+    x, outputs = np.zeros((B, H), complex), []
+    for t in range(T):
+        x = lam * x + np.exp(w["gamma_log"]) * (X[:, t] @ b)
+        outputs.append((x @ c).real + X[:, t] @ w["skip_kernel"])
+    np.testing.assert_allclose(layer(X).numpy(), np.stack(outputs, 1), atol=2e-5)
+
+
+def test_lru_initialisation_is_the_papers():
+    """|lambda| on the ring [r_min, r_max], phases in [0, max_phase], and gamma normalising
+    each unit's state: |lambda|^2 + gamma^2 = 1 (the paper's section 3.4)."""
+    cell = CELLS["lru"](512, r_min=0.5, r_max=0.99, max_phase=math.pi / 10)
+    run(cell)
+    modulus, phase = np.exp(-np.exp(cell.nu_log.numpy())), np.exp(cell.theta_log.numpy())
+    assert 0.5 <= modulus.min() < 0.6 and 0.98 < modulus.max() <= 0.99
+    assert 0 < phase.min() and phase.max() <= math.pi / 10 + 1e-6
+    np.testing.assert_allclose(modulus ** 2 + np.exp(cell.gamma_log.numpy()) ** 2, 1.0, atol=1e-5)
+    assert np.mean(modulus ** 2 > (0.5 ** 2 + 0.99 ** 2) / 2) == pytest.approx(0.5, abs=0.08)  # uniform in area
+    for bad, match in (({"r_max": 1.0}, "r_max=1.0"), ({"r_min": 0.95, "r_max": 0.9}, "r_max=0.9"), ({"max_phase": -1}, "max_phase=-1")):
+        with pytest.raises(ValueError, match=match):
+            CELLS["lru"](4, **bad)
 
 
 @pytest.mark.parametrize("name", sorted(n for n, entry in CELLS.items() if is_cell(entry)))
