@@ -14,6 +14,7 @@ from experiments.config import FIELDS, RunConfig
 from experiments.records import model_path, outcome, read_records, runs_dir, write_csv, write_text
 from experiments.stats import reaches, success_markdown, success_rates
 from experiments.tables import accuracy_markdown, critical_gaps
+from experiments.tuning import side_table
 
 # The columns every summary starts with; the rest of the config follows.
 LEAD = ["model", "init_label", "task", "gap", "seed", "test_accuracy", "chance_accuracy",
@@ -29,6 +30,7 @@ def summary_row(record, test_accuracy, test_loss):
         record_test_accuracy=record.get("test_accuracy", np.nan),
         chance_accuracy=record.get("chance_accuracy", np.nan),
         baseline_loss=record.get("baseline_loss", np.nan),
+        val_accuracy=record.get("val_accuracy", np.nan),  # what `tuning` selects a learning rate on
         sequences_seen=record.get("sequences_seen", np.nan),
         solved=record.get("solved", False),
         seconds=record.get("seconds", np.nan),
@@ -90,10 +92,11 @@ def _plain(value):
 
 
 def summary_markdown(table, left_out=0, reach_rows=None):
-    """summary.md: success counts and reach first (the headline), then mean accuracy and critical gap."""
+    """summary.md: success counts and reach first (the headline), each row at its best learning rate
+    where the folder's runs differ only in that (`tuning`), then mean accuracy and critical gap."""
     reach_rows = with_capacity(reaches(table), table) if reach_rows is None else reach_rows
-    return ("## Success rate and reach\n\n" + success_markdown(table, reach_rows=reach_rows) + "\n## Mean accuracy and critical gap\n\n"
-            + accuracy_markdown(table, left_out=left_out))
+    return ("## Success rate and reach\n\n" + success_markdown(table, reach_rows=reach_rows) + side_table(table)
+            + "\n## Mean accuracy and critical gap\n\n" + accuracy_markdown(table, left_out=left_out))
 
 
 def evaluate(results, n_test=None, progress=True, stacked=True):
@@ -154,7 +157,7 @@ def evaluate(results, n_test=None, progress=True, stacked=True):
     if not rows:
         raise UsageError(f"no usable runs in {runs_dir(results)}: {len(left_out)} left out (see the warnings above)")
     table = pd.DataFrame(rows)
-    rest = [c for c in FIELDS if c not in LEAD] + ["test_loss", "baseline_loss", "record_test_accuracy", "error", "run_id"]
+    rest = [c for c in FIELDS if c not in LEAD] + ["test_loss", "val_accuracy", "baseline_loss", "record_test_accuracy", "error", "run_id"]
     table = label_variants(table[LEAD + rest]).sort_values(["task", "model", "init_label", "gap", "seed"], ignore_index=True)
     write_csv(f"{results}/summary.csv", table)
     crit = critical_gaps(table)

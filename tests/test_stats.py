@@ -116,3 +116,37 @@ def test_protocol_gaps_names_what_a_table_still_lacks():
         "fluent a x: gaps 20 and 40 are 2.00x apart in the transition (at most sqrt 2)",
         "fluent a x: gaps 40 and 80 are 2.00x apart in the transition (at most sqrt 2)",
     ]
+
+
+def tuned_summary():
+    """Two rows at two learning rates, 5 seeds, gaps 5-320. The LSTM solves up to 80 at 1e-3
+    but only up to 20 at 3e-3; the RNN solves up to 40 at 3e-3 and nothing beyond 5 at 1e-3.
+    At RNN gap 80 the test set favours 1e-3 but validation favours 3e-3: validation decides."""
+    parts = []
+    for model, lr, last_solved in (("lstm", 1e-3, 80), ("lstm", 3e-3, 20), ("rnn", 1e-3, 5), ("rnn", 3e-3, 40)):
+        rows = summary({g: [1.0 if g <= last_solved else 0.3] * 5 for g in (5, 10, 20, 40, 80, 160, 320)}, model=model)
+        rows["val_accuracy"] = rows["test_accuracy"]
+        if model == "rnn" and lr == 1e-3:
+            rows.loc[rows["gap"] == 80, ["test_accuracy", "val_accuracy"]] = (0.95, 0.2)  # best on test, worst on validation
+        rows["learning_rate"], rows["variant"] = lr, f"learning_rate={lr}"
+        rows["init_label"] = rows["init_label"] + f" [learning_rate={lr}]"
+        parts.append(rows)
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_best_learning_rate_is_chosen_on_validation_and_scored_on_test():
+    from experiments import tuning
+
+    table = tuned_summary()
+    chosen = tuning.best_rates(table).set_index(["model", "gap"])["learning_rate"]
+    assert chosen["lstm", 80] == 1e-3 and chosen["lstm", 10] == 1e-3  # ties (both solve) go to the first rate
+    assert chosen["rnn", 40] == 3e-3 and chosen["rnn", 80] == 3e-3  # validation, not the better test score of 1e-3
+    assert chosen["lstm", 320] == 1e-3  # both fail alike: the tie rule again
+    text = tuning.side_table(table)
+    lstm = next(line for line in text.splitlines() if line.startswith("| fluent | lstm"))
+    assert "5/5 @ 0.001" in lstm and lstm.count("0/5") == 2  # solved through 80 at its best rate
+    best = stats.reaches(tuning.at_best_rate(table)).set_index("model")
+    assert 80 <= best.loc["lstm", "reach"] <= 160 and 40 <= best.loc["rnn", "reach"] <= 80
+    assert "Ranking at best lr: lstm orthogonal recurrent" in text and "Ranking at lr 0.003: rnn orthogonal recurrent" in text
+    untuned = summary({5: [1.0] * 3, 10: [0.2] * 3}).assign(variant="")
+    assert tuning.side_table(untuned) == ""
