@@ -65,9 +65,10 @@ def capacity(cfg):
     from experiments.backend import keras
     from experiments.model import build_model
 
+    from layers.base import carried
+
     model = build_model(cfg)
-    cell = next(layer.cell for layer in model.layers if hasattr(layer, "cell"))
-    state = sum(int(s) for s in keras.tree.flatten(cell.state_size))
+    state = carried(next(layer for layer in model.layers if hasattr(layer, "cell") or hasattr(layer, "carried")))
     params = model.count_params()
     keras.backend.clear_session()
     return params, state

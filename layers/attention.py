@@ -130,6 +130,11 @@ class CausalSelfAttention(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units) if self.return_sequences else (input_shape[0], self.units)
 
+    def carried(self):
+        """What the next step reads of the past (`layers.base.carried`): every earlier step's
+        key and value in every block, 2 * blocks * H numbers per step seen, so it grows with T."""
+        return f"{2 * self.blocks * self.units} per step seen"
+
     def get_config(self):
         return {**super().get_config(), "units": self.units, "heads": self.heads, "blocks": self.blocks,
                 "positions": self.positions, "max_length": self.max_length, "sequence_length": self.sequence_length,

@@ -159,6 +159,16 @@ def is_cell(entry):
     return hasattr(entry, "state_size")
 
 
+def carried(layer):
+    """What a model's sequence layer carries from one step to the next, for the capacity column:
+    the number of a cell's state (its `state_size`, summed), or what a layer that is not a
+    cell says of itself (`carried()`: ExpRNN its H; attention, whose keys and values of
+    every step seen so far are its memory, a count per step, as text)."""
+    if hasattr(layer, "cell"):
+        return sum(int(s) for s in keras.tree.flatten(layer.cell.state_size))
+    return layer.carried()
+
+
 def sequence_layer(entry, units, options, return_sequences=False, fused=True):
     """The sequence layer (B, T, D) -> (B, H), or (B, T, H) with `return_sequences`, of a `CELLS` entry.
 

@@ -109,5 +109,9 @@ class ExpRNN(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units) if self.return_sequences else (input_shape[0], self.units)
 
+    def carried(self):
+        """Numbers carried from step to step: the state h, (H,) (`layers.base.carried`)."""
+        return self.units
+
     def get_config(self):
         return {**super().get_config(), "units": self.units, "return_sequences": self.return_sequences}

@@ -334,3 +334,15 @@ def test_options_on_the_command_line(tmp_path):
     assert record["config"]["options"] == [["recurrent_max", 1.2]]
     bad = cli("train", "model=lstm", "gap=3", "option.periods=1,2", f"results={tmp_path}")
     assert bad.returncode == 2 and "model 'lstm' has no option 'periods'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_every_model_states_its_capacity():
+    """The capacity columns of the tables exist for every entry of CELLS, cells or not: the
+    parameter count of the whole model, and what its sequence layer carries between steps."""
+    from experiments.evaluate import capacity
+    from layers import CELLS
+
+    sizes = {name: capacity(RunConfig(model=name, units=8)) for name in CELLS}
+    assert all(params > 0 for params, _ in sizes.values())
+    assert sizes["lstm"][1] == 16 and sizes["gru"][1] == 8 and sizes["lru"][1] == 16  # (h, c); h; Re and Im of x
+    assert sizes["exprnn"][1] == 8 and sizes["attention"][1] == "16 per step seen"  # one block's keys and values
