@@ -64,7 +64,6 @@ def capacity(cfg):
     """(trainable parameters of the whole model, numbers the cell carries from step to step)."""
     from experiments.backend import keras
     from experiments.model import build_model
-
     from layers.base import carried
 
     model = build_model(cfg)
