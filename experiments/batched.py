@@ -230,17 +230,18 @@ def stack_train_step(stack, cfg, optimizer=None):
     return compiled(step, cfg.jit_compile)
 
 
-def train_batched(cfgs, results, checkpoint_every=checkpoints.CHECKPOINT_SECONDS):
+def train_batched(cfgs, results, checkpoint_every=None):
     """Train `cfgs` (one configuration, distinct seeds) as one seed stack; return their records.
 
     Each record is what `train.train(cfg, results)` writes for its config, plus `"batched"`.
-    Every `checkpoint_every` seconds the stack's whole training state is saved
+    Every `checkpoint_every` seconds (default `checkpoints.CHECKPOINT_SECONDS`) the stack's whole training state is saved
     (`experiments/checkpoints.py`); a later call with the same `cfgs` resumes from it, and
     the records say at which steps it resumed (`"resumed_at_steps": [...]`).
     """
 
     cfg0, seeds = cfgs[0], [c.seed for c in cfgs]
     task = TASKS[cfg0.task]
+    checkpoint_every = checkpoints.CHECKPOINT_SECONDS if checkpoint_every is None else checkpoint_every
     start = time.perf_counter()
     records = [new_record(c) for c in cfgs]
     for record in records:

@@ -65,6 +65,20 @@ def load(path, run_ids):
     return arrays, meta
 
 
+def saved_units(results):
+    """The run ids of every checkpoint under `results`, one tuple per checkpoint (a stack's
+    seeds, in its order): a sweep forms these units first, so that a stack resumes however
+    the seeds would be grouped now (another `SEEDS_PER_MODEL`, a machine with more memory)."""
+    units = []
+    for path in sorted((Path(results) / "checkpoints").glob("*.npz")):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                units.append(tuple(json.loads(str(data["meta"]))["run_ids"]))
+        except (OSError, ValueError, KeyError) as err:
+            print(f"warning: ignoring unreadable checkpoint {path}: {err}", file=sys.stderr)
+    return units
+
+
 def assign(variables, arrays):
     """Put `arrays` into `variables` (Keras variables, in order) if every shape fits; else
     touch nothing and return False (a checkpoint of other code or another architecture)."""

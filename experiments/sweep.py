@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from experiments import plugins
+from experiments import checkpoints, plugins
 from experiments.checks import Failed, UsageError, check_choice, check_int
 from experiments.records import claim, claim_is_stale, claim_path, error_path, needs_run, outcome, recorded_outcome, release
 
@@ -149,16 +149,24 @@ def _run_in_ray_worker(unit, results, retry=False):
     return run_unit(unit, results, retry)
 
 
-def units(configs, seeds_per_model=SEEDS_PER_MODEL, memory=None):
+def units(configs, seeds_per_model=SEEDS_PER_MODEL, memory=None, saved=()):
     """The configs grouped into units of work: the seeds of one configuration, up to
     `seeds_per_model` at a time and as many as fit in `memory` bytes (`batched.stack_size`;
-    None: no limit), where they can train as one seed stack; single runs otherwise."""
+    None: no limit), where they can train as one seed stack; single runs otherwise.
+    `saved`: run-id tuples of checkpointed units (`checkpoints.saved_units`), kept as they
+    were where all their runs are to train, so that an interrupted stack resumes."""
     from experiments.batched import stack_key, stack_size
 
+    by_id = {cfg.run_id: cfg for cfg in configs}
+    chunks, resumed = [], set()
+    for ids in saved:
+        if all(i in by_id for i in ids) and not resumed.intersection(ids):
+            chunks.append(tuple(by_id[i] for i in ids))
+            resumed.update(ids)
     groups = {}
     for cfg in configs:
-        groups.setdefault(stack_key(cfg, seeds_per_model > 1), []).append(cfg)
-    chunks = []
+        if cfg.run_id not in resumed:
+            groups.setdefault(stack_key(cfg, seeds_per_model > 1), []).append(cfg)
     for group in groups.values():
         size = seeds_per_model
         if memory is not None and len(group) > 1:
@@ -292,7 +300,7 @@ def sweep(configs, results, executor="process", workers=None, progress=True, ret
     print(f"sweep: {len(configs)} runs, {counts['skipped']} already recorded and skipped, {len(todo)} to run"
           + "".join(f"; {e}" for e in extras if e), file=sys.stderr)
     n_workers = 1 if executor == "local" else workers or os.cpu_count() or 1
-    todo = units(todo, check_int("seeds_per_model", seeds_per_model, 1), stack_memory(n_workers))
+    todo = units(todo, check_int("seeds_per_model", seeds_per_model, 1), stack_memory(n_workers), checkpoints.saved_units(results))
     stacks = [u for u in todo if len(u) > 1]
     desc = f"{sum(map(len, stacks))} runs as {len(stacks)} seed stack{'s' if len(stacks) > 1 else ''}" if stacks else None
     bar = tqdm(total=len(configs), initial=counts["skipped"], unit="run", desc=desc, disable=not progress, file=sys.stderr)

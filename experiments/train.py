@@ -31,7 +31,7 @@ def versions():
     }
 
 
-def train(cfg, results, verbose=0, checkpoint_every=checkpoints.CHECKPOINT_SECONDS):
+def train(cfg, results, verbose=0, checkpoint_every=None):
     """Train `cfg` from scratch, save its model and record under `results`; return the record.
 
     Protocol: every step sees a fresh batch of `batch_size` sequences (the training stream
@@ -45,11 +45,13 @@ def train(cfg, results, verbose=0, checkpoint_every=checkpoints.CHECKPOINT_SECON
     exception stopped the run: no result; the error goes to RESULTS/errors/ and the next
     sweep retries the run).
 
-    Every `checkpoint_every` seconds the training state is saved (`experiments/checkpoints.py`):
+    Every `checkpoint_every` seconds (default `checkpoints.CHECKPOINT_SECONDS`) the training
+    state is saved (`experiments/checkpoints.py`):
     a run stopped midway and started again resumes from there, and its record says at which
     steps (`resumed_at_steps`).
     """
     task = TASKS[cfg.task]
+    checkpoint_every = checkpoints.CHECKPOINT_SECONDS if checkpoint_every is None else checkpoint_every
     start = time.perf_counter()
     record = new_record(cfg)
     ckpt = checkpoints.checkpoint_path(results, [cfg.run_id])
