@@ -300,9 +300,13 @@ def sweep(configs, results, executor="process", workers=None, progress=True, ret
     print(f"sweep: {len(configs)} runs, {counts['skipped']} already recorded and skipped, {len(todo)} to run"
           + "".join(f"; {e}" for e in extras if e), file=sys.stderr)
     n_workers = 1 if executor == "local" else workers or os.cpu_count() or 1
-    todo = units(todo, check_int("seeds_per_model", seeds_per_model, 1), stack_memory(n_workers), checkpoints.saved_units(results))
+    saved = checkpoints.saved_units(results)
+    todo = units(todo, check_int("seeds_per_model", seeds_per_model, 1), stack_memory(n_workers), saved)
     stacks = [u for u in todo if len(u) > 1]
     desc = f"{sum(map(len, stacks))} runs as {len(stacks)} seed stack{'s' if len(stacks) > 1 else ''}" if stacks else None
+    resuming = sum(tuple(c.run_id for c in u) in saved for u in todo)
+    if resuming:
+        print(f"sweep: {resuming} of them resume from a checkpoint in {Path(results) / 'checkpoints'}", file=sys.stderr)
     bar = tqdm(total=len(configs), initial=counts["skipped"], unit="run", desc=desc, disable=not progress, file=sys.stderr)
 
     def finished(status):

@@ -182,7 +182,7 @@ def test_an_interrupted_single_run_resumes_to_the_same_record(tmp_path, monkeypa
     assert not list((tmp_path / "cut" / "checkpoints").glob("*"))
 
 
-def test_a_sweep_resumes_a_checkpointed_stack_whatever_the_stack_size_now(tmp_path, monkeypatch):
+def test_a_sweep_resumes_a_checkpointed_stack_whatever_the_stack_size_now(tmp_path, monkeypatch, capsys):
     """Stopped mid-stack, the sweep is run again with another SEEDS_PER_MODEL: the stack that
     has a checkpoint is formed as it was and resumes; the other seeds group as asked."""
     configs = [RunConfig(model="gru", gap=12, seed=s, **{**SMALL, "budget": 64 * 30}) for s in range(4)]
@@ -194,6 +194,7 @@ def test_a_sweep_resumes_a_checkpointed_stack_whatever_the_stack_size_now(tmp_pa
     assert len(checkpoints.saved_units(tmp_path)) == 1
     counts = sweep.sweep(configs, tmp_path, executor="local", progress=False, seeds_per_model=4)
     assert counts["done"] == 4 and not checkpoints.saved_units(tmp_path)
+    assert "1 of them resume from a checkpoint" in capsys.readouterr().err
     records = {r["config"]["seed"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json"))}
     assert [records[s]["batched"]["seeds"] for s in range(4)] == [[0, 1], [0, 1], [2, 3], [2, 3]]
     assert records[0]["resumed_at_steps"] == records[1]["resumed_at_steps"] == [10] and "resumed_at_steps" not in records[2]
