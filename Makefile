@@ -14,6 +14,7 @@ SEED     ?= 0
 ARGS     ?=
 OTHER    ?=
 GRAD_GAP ?=
+RUN      ?=
 # Optional sweep overrides, comma-separated: MODELS=rnn,lstm TASKS=adding GAPS=5,50 SEEDS=0,1; the
 # singular MODEL, TASK, GAP, SEED work too when given on the command line; RETRY=failed retrains diverged runs.
 given = $(filter command line,$(origin $(1)))
@@ -64,8 +65,8 @@ generalisation: venv ## Test every model at gaps g/4 .. 4g around its training g
 learning-speed: venv ## Training sequences to solve vs gap, unsolved runs censored
 	@$(CLI) learning-speed "results=$(RESULTS)" $(ARGS)
 
-inspect: venv ## Gates and states of trained rnn, gru, lstm over one sequence, a solved and a failed run each: RESULTS/figures/gates
-	@$(CLI) inspect "results=$(RESULTS)" $(ARGS)
+inspect: venv ## Gates and states of trained rnn, gru, lstm over one sequence, a solved and a failed run each: RESULTS/figures/gates [RUN=run_id,...]
+	@$(CLI) inspect "results=$(RESULTS)" $(if $(RUN),runs=$(RUN)) $(ARGS)
 
 analyse: gradients generalisation learning-speed inspect ## All four analyses
 

@@ -303,7 +303,7 @@ ANALYSES = {
     "learning-speed": Analysis("sequences_to_solve", learning_speed, ("task",), (), "[task=T]",
                                "training sequences to solve versus gap, unsolved runs censored", "Learning speed",
                                "`make learning-speed`: training sequences to 99 % validation accuracy; hollow triangles never got there."),
-    "inspect": Analysis("gates", inspect_gates, ("n",), ("n",), "[n=512]",
+    "inspect": Analysis("gates", inspect_gates, ("n", "runs"), ("n",), "[n=512 runs=RUN_ID[,RUN_ID]]",
                         "gates and states of trained rnn, gru, lstm over one sequence: a solved and a failed run each",
                         "Watching the gates work", "`make inspect`: the units that carry the key, their memory and keep gate over one test sequence."),
 }

@@ -75,16 +75,35 @@ def pick_runs(summary):
     return chosen
 
 
-def inspect(results, n=512):
+def named_runs(summary, runs):
+    """The summary rows of the run ids in `runs` (comma-separated), each a fluent rnn, gru or
+    lstm run with a model; UsageError naming the first id that is not."""
+    from experiments.checks import UsageError
+
+    ok = summary[(summary["task"] == "fluent") & summary["model"].isin(list(MEMORY)) & (summary["status"] == "ok")].set_index("run_id", drop=False)
+    chosen = []
+    for run_id in str(runs).split(","):
+        if run_id not in ok.index:
+            known = run_id in set(summary["run_id"])
+            raise UsageError(f"run {run_id!r} {'is not a fluent ' + '/'.join(MEMORY) + ' run with a model' if known else 'is not in the summary'}; "
+                             f"runs=ID[,ID] takes run ids of such runs (RESULTS/summary.csv, column run_id)")
+        chosen.append(ok.loc[run_id])
+    return chosen
+
+
+def inspect(results, n=512, runs=None):
     """Rows: run_id, model, gap, seed, outcome, unit, rank, eta2, step, quantity, value — for
-    the first test sequence, the KEEP key-carrying units of each chosen run."""
+    the first test sequence, the KEEP key-carrying units of each chosen run: `runs` (run ids,
+    comma-separated; the figure draws one solved and one failed run per cell), or by default
+    `pick_runs`'."""
     from experiments.analysis import config_of, save_analysis
     from experiments.backend import keras
     from experiments.checks import UsageError
     from experiments.data import EVAL, data_seed
     from experiments.summary import read_summary
 
-    runs = pick_runs(read_summary(results))
+    summary = read_summary(results)
+    runs = named_runs(summary, runs) if runs else pick_runs(summary)
     if not runs:
         raise UsageError(f"no fluent rnn, gru or lstm run under Keras' default initialisation in {results}/summary.csv")
     rows = []

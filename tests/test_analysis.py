@@ -149,3 +149,17 @@ def test_inspect_draws_a_small_sweep(analysed):
     assert set(table["model"]) <= {"rnn", "gru", "lstm"} and len(table)
     assert (table.groupby("run_id")["unit"].nunique() == 3).all()
     assert (analysed / "figures" / "gates.png").stat().st_size > 10_000
+
+
+def test_inspect_draws_the_runs_named(analysed):
+    """make inspect RUN=id,id draws those runs; an unknown id is refused in one line."""
+    from experiments.checks import UsageError
+    from experiments.inspect_gates import inspect
+    from experiments.summary import read_summary
+
+    summary = read_summary(analysed)
+    ids = list(summary[summary["model"] == "gru"]["run_id"][:2])
+    table = inspect(analysed, n=64, runs=",".join(ids))
+    assert sorted(table["run_id"].unique()) == sorted(ids)
+    with pytest.raises(UsageError, match="run 'nope' is not in the summary"):
+        inspect(analysed, n=64, runs="nope")
