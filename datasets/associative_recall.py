@@ -22,6 +22,11 @@ queries, where it is the queried key's value):
 
 x and y have shape (n, 2 * N_PAIRS + gap + N_PAIRS), int32. Accuracy counts the last
 N_PAIRS outputs (the queries'), where chance is 1/8.
+
+The shortcut to beat: a model that keeps the values but not which key each belongs to, and
+answers every query with the value that occurs most often in the sequence, scores 0.41
+(`tests/test_datasets.py`); answering with any value present, 0.34. Only binding a value to
+its key scores above that.
 """
 
 import numpy as np

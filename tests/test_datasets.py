@@ -192,3 +192,18 @@ def test_associative_recall_layout(gap):
     assert TASKS["associative_recall"].baseline_loss(gap) == pytest.approx(k * np.log(8) / (3 * k + gap))
     distance = (3 * k + gap - k + np.arange(k))[None, :] - (2 * position + 1)  # query step minus its value's step
     assert distance.min() == gap + 1 and distance.max() == gap + 3 * k - 2
+
+
+def test_associative_recall_key_blind_shortcuts_score_well_below_recall():
+    """Answering every query with the most frequent value of the sequence, ties broken at
+    random, needs no key at all and scores about 0.41: the level a model must beat to show
+    it binds values to keys (the docstring's number)."""
+    from datasets import associative_recall as ar
+
+    x, y = TASKS["associative_recall"](10, 50_000, 2)
+    values, answers = x[:, 1:2 * ar.N_PAIRS:2], y[:, -ar.N_PAIRS:]
+    counts = np.stack([(values == v).sum(axis=1) for v in range(ar.N_KEYS, ar.FILLER)], axis=1)
+    modes = counts == counts.max(axis=1, keepdims=True)
+    mode_score = np.mean(modes[np.arange(len(x))[:, None], answers - ar.N_KEYS] / modes.sum(axis=1, keepdims=True))
+    present_score = np.mean((answers[:, :, None] == values[:, None, :]).mean(axis=2))
+    assert mode_score == pytest.approx(0.41, abs=0.01) and present_score == pytest.approx(0.34, abs=0.01)
