@@ -103,8 +103,10 @@ presets: venv ## List the presets and how many runs each holds
 reproduce: venv ## The committed results: sweep PRESET (default), evaluate, plot, analyse, report
 	$(MAKE) --no-print-directory sweep evaluate plot analyse report
 
-test: venv ## Run the whole test suite (pytest), as CI does
-	$(PY) -m pytest -q tests
+# -n auto: one pytest-xdist worker per core. Most tests are one-threaded TensorFlow
+# graphs and subprocesses, so a single worker leaves a core idle; two halve CI's time.
+test: venv ## Run the whole test suite (pytest, one worker per core), as CI does
+	$(PY) -m pytest -q -n auto tests
 
 test-fast: venv ## The tests not marked slow (no subprocess, sweep, Ray or XLA compile): under a minute
 	$(PY) -m pytest -q -m "not slow" tests
