@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from experiments.checks import Failed, UsageError, check_choice, check_int, check_keys
+from experiments.checks import Failed, UsageError, check_bool, check_choice, check_int, check_keys
 from experiments.config import RunConfig
 from experiments.records import error_path, errors_dir
 from experiments.sweep import Terminated, check_writable
@@ -170,12 +170,13 @@ def sweep_command(results, preset="default", executor="process", retry=None, see
                      f"details in {errors_dir(results)}/; rerun the sweep to retry them")
 
 
-@command("evaluate", keys=("n_test",), usage="[n_test=N]", writes_results=True,
+@command("evaluate", keys=("n_test", "rescore"), usage="[n_test=N rescore=true]", writes_results=True,
          help="score every saved model on a fresh test set: summary.csv, summary.md, success rates, reaches")
-def evaluate_command(results, n_test=None):
+def evaluate_command(results, n_test=None, rescore=False):
     from experiments.evaluate import evaluate
 
-    table = evaluate(results, n_test=check_int("n_test", n_test, 1) if n_test is not None else None)
+    table = evaluate(results, n_test=check_int("n_test", n_test, 1) if n_test is not None else None,
+                     rescore=check_bool("rescore", rescore))
     print(f"wrote {results}/summary.csv: {len(table)} runs, {int((table['status'] == 'diverged').sum())} diverged, "
           f"{table.attrs['left_out']} left out as unreadable")
 

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from datasets import TASKS
 from experiments.checks import UsageError
 from experiments.config import FIELDS, RunConfig
+from experiments import score_cache
 from experiments.records import model_path, outcome, read_records, runs_dir, write_csv, write_text
 from experiments.stats import reaches, success_markdown, success_rates
 from experiments.tables import accuracy_markdown, critical_gaps
@@ -99,7 +100,7 @@ def summary_markdown(table, left_out=0, reach_rows=None):
             + "\n## Mean accuracy and critical gap\n\n" + accuracy_markdown(table, left_out=left_out))
 
 
-def evaluate(results, n_test=None, progress=True, stacked=True):
+def evaluate(results, n_test=None, progress=True, stacked=True, rescore=False):
     """Score every ok run's saved model on a fresh test set; write and return the summary.
 
     The fresh set comes from a seed stream that training never touched (EVAL), with
@@ -109,6 +110,9 @@ def evaluate(results, n_test=None, progress=True, stacked=True):
     sweep retrains those). Errors (RESULTS/errors/) are not results and never appear.
     With `stacked`, the seeds of one configuration are scored as one seed stack
     (`batched.stacked_predictor`: one compilation per configuration instead of per model).
+    A run whose model file, test set size and code are unchanged since an earlier evaluate
+    keeps that evaluate's score (RESULTS/scores.json, `experiments/score_cache.py`) unless
+    `rescore`; only the rest are loaded and scored.
     """
     records, problems = read_records(results)  # first: a bad folder is refused before TensorFlow loads (seconds)
     from experiments.backend import keras
@@ -118,11 +122,22 @@ def evaluate(results, n_test=None, progress=True, stacked=True):
 
     rows, left_out = [], [f"{path}: {reason}" for path, reason in problems]
     scored = {}  # run_id -> (accuracy, loss) on the fresh test set
-    groups = {}  # the ok runs, by configuration without the seed: scored as one seed stack where the cell allows
+    groups = {}  # the ok runs to score, by configuration without the seed: one seed stack where the cell allows
+    cached, code, keys = {} if rescore else score_cache.load(results), score_cache.code_digest(), {}
     for record in records:
         if outcome(record) == "ok":
             cfg = RunConfig.from_dict(record["config"])
+            path = model_path(results, record["run_id"])
+            if path.exists():
+                keys[record["run_id"]] = key = score_cache.run_key(path, n_test or cfg.n_test, code)
+                hit = cached.get(record["run_id"])
+                if hit is not None and hit[0] == key:
+                    scored[record["run_id"]] = hit[1:]
+                    continue
             groups.setdefault(stack_key(cfg, stacked), []).append((record, cfg))
+    if progress and scored:
+        print(f"evaluate: {len(scored)} runs keep their score from {results}/{score_cache.NAME} (unchanged model, test set and code); "
+              f"{sum(map(len, groups.values()))} to score", file=sys.stderr)
     bar = tqdm(total=sum(map(len, groups.values())), unit="model", disable=not progress, file=sys.stderr, desc="evaluate")
     for group in groups.values():
         models, tests = [], []
@@ -146,6 +161,7 @@ def evaluate(results, n_test=None, progress=True, stacked=True):
         bar.update(len(models))
         keras.backend.clear_session()  # one graph per group would otherwise accumulate
     bar.close()
+    score_cache.save(results, {run_id: (keys[run_id], *score) for run_id, score in scored.items() if run_id in keys})
     for record in records:
         kind = outcome(record)
         if kind == "error" or (kind == "ok" and record["run_id"] not in scored):

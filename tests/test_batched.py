@@ -103,7 +103,7 @@ def test_a_sweep_stacks_the_seeds_of_each_configuration(tmp_path, capsys):
     assert all(r["batched"]["seeds"] == [0, 1, 2] for r in records)
     # Downstream reads them as any record; evaluate scores a configuration's seeds as one stack,
     # with the same accuracies as one model at a time.
-    stacked, alone = evaluate(tmp_path, progress=False), evaluate(tmp_path, progress=False, stacked=False)
+    stacked, alone = evaluate(tmp_path, progress=False), evaluate(tmp_path, progress=False, stacked=False, rescore=True)
     assert len(stacked) == 6 and list(stacked["test_accuracy"]) == list(alone["test_accuracy"])
     np.testing.assert_allclose(stacked["test_loss"], alone["test_loss"], rtol=1e-5)
 

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -313,3 +314,48 @@ def test_reading_records_tables_and_figures_never_imports_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split(" ", 1)[1].strip() == "[]", out.stdout
+
+
+def test_evaluate_rescores_only_what_changed(copied, monkeypatch):
+    """A second evaluate reuses every score (no model is loaded) and writes the same summary;
+    a changed model file, `rescore`, or changed code each re-score what they must."""
+    from experiments import score_cache
+    from experiments.backend import keras
+
+    first = evaluate(copied, progress=False, rescore=True)
+    loaded = []
+    real_load = keras.saving.load_model
+    monkeypatch.setattr(keras.saving, "load_model", lambda path, **kw: loaded.append(path) or real_load(path, **kw))
+    again = evaluate(copied, progress=False)
+    assert loaded == [] and again.equals(first)
+    # One model file replaced by another run's (same cell and task): only that run is scored
+    # again, and its row now holds the other model's score.
+    rows = first[first["status"] == "ok"].reset_index(drop=True)
+    a, b = next((x, y) for x, y in zip(rows.itertuples(), rows[1:].itertuples()) if x.model == y.model and x.task == y.task and x.test_accuracy != y.test_accuracy)
+    shutil.copy(copied / "models" / f"{b.run_id}.keras", copied / "models" / f"{a.run_id}.keras")
+    changed = evaluate(copied, progress=False)
+    assert [p.name for p in map(Path, loaded)] == [f"{a.run_id}.keras"]
+    assert changed.set_index("run_id").loc[a.run_id, "test_accuracy"] != a.test_accuracy
+    loaded.clear()
+    evaluate(copied, progress=False, rescore=True)
+    assert len(loaded) == len(rows)
+    loaded.clear()
+    monkeypatch.setattr(score_cache, "code_digest", lambda: "other code")
+    evaluate(copied, progress=False)
+    assert len(loaded) == len(rows)
+
+
+def test_the_code_digest_follows_the_cells_source(tmp_path, monkeypatch):
+    from experiments import score_cache
+
+    before = score_cache.code_digest()
+    assert score_cache.code_digest() == before
+    fake = tmp_path / "root"
+    shutil.copytree(ROOT / "layers", fake / "layers")
+    shutil.copytree(ROOT / "datasets", fake / "datasets")
+    shutil.copytree(ROOT / "experiments", fake / "experiments")
+    monkeypatch.setattr(score_cache, "ROOT", fake)
+    copy = score_cache.code_digest()
+    with open(fake / "layers" / "lstm.py", "a") as f:
+        f.write("\n# an edit\n")
+    assert score_cache.code_digest() != copy
