@@ -9,9 +9,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from datasets import TASKS
+from experiments import score_cache
 from experiments.checks import UsageError
 from experiments.config import FIELDS, RunConfig
-from experiments import score_cache
 from experiments.records import model_path, outcome, read_records, runs_dir, write_csv, write_text
 from experiments.stats import reaches, success_markdown, success_rates
 from experiments.tables import accuracy_markdown, critical_gaps

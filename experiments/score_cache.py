@@ -29,10 +29,11 @@ CORE = ("backend.py", "batched.py", "config.py", "data.py", "model.py")
 
 def code_digest():
     """sha256 over the code and versions a score depends on (see the module docstring)."""
+    import numpy as np
+
     from datasets import TASKS
     from experiments.backend import keras
     from experiments.config import cell_registry
-    import numpy as np
 
     files = {*ROOT.glob("layers/*.py"), *ROOT.glob("datasets/*.py"), *(ROOT / "experiments" / f for f in CORE)}
     for obj in [*cell_registry().values(), *(t.fn for t in TASKS.values())]:
