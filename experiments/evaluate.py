@@ -160,8 +160,9 @@ def evaluate(results, n_test=None, progress=True, stacked=True, rescore=False):
                 scored[record["run_id"]] = scores(model, TASKS[cfg.task], x, y)
         bar.update(len(models))
         keras.backend.clear_session()  # one graph per group would otherwise accumulate
+        # After every group, so an interrupted evaluate keeps what it scored (a save is milliseconds).
+        score_cache.save(results, {**cached, **{run_id: (keys[run_id], *score) for run_id, score in scored.items() if run_id in keys}})
     bar.close()
-    score_cache.save(results, {run_id: (keys[run_id], *score) for run_id, score in scored.items() if run_id in keys})
     for record in records:
         kind = outcome(record)
         if kind == "error" or (kind == "ok" and record["run_id"] not in scored):
