@@ -54,11 +54,30 @@ def report(results):
     lines += ["## Software and hardware", "", "Package versions recorded by the runs:", ""]
     lines += [f"- `{v}`" for v in versions]
     lines += ["", "Machines the runs trained on:", ""] + [f"- `{m}`" for m in machines]
-    seconds = summary["seconds"].sum()
-    lines += ["", f"Training wall time summed over runs: {seconds / 60:.1f} minutes (runs share the machine's cores).", ""]
+    lines += ["", "## Cost", "", cost_markdown(summary), ""]
     path = results / "REPORT.md"
     write_text(path, "\n".join(lines))
     return path
+
+
+def cost_markdown(summary):
+    """Training wall time per row of the table, from the runs' own `seconds`.
+
+    A seed stack's record holds its share (the stack's wall time / its seeds), so the sum is
+    the time the stacks took. It is process time on a shared machine: when two sweeps shared
+    2 cores each had about one, so a from-scratch sweep with both cores busy takes about half
+    the sum. Evaluation and analyses are not included.
+    """
+    rows = summary.groupby(["task", "model", "init_label"], sort=True).agg(runs=("seconds", "size"), hours=("seconds", lambda s: s.sum() / 3600),
+                                                                       longest=("seconds", "max"))
+    lines = ["| task | model | initialisation | runs | training hours (one process) | longest run's share (min) |", "|---|---|---|---|---|---|"]
+    lines += [f"| {t} | {m} | {i} | {int(r.runs)} | {r.hours:.2f} | {r.longest / 60:.1f} |" for (t, m, i), r in rows.iterrows()]
+    total = summary["seconds"].sum() / 3600
+    lines += ["", f"In all {len(summary)} runs, {total:.1f} hours of training in one process, about {total / 2:.1f} hours of wall time "
+              "with two processes sharing 2 cores. The runs' `seconds` include any time a sweep was paused while training, and "
+              "the machine's speed varies from day to day, so this is an "
+              "estimate, not a benchmark."]
+    return "\n".join(lines)
 
 
 def gradient_ratio_markdown(table):

@@ -71,6 +71,11 @@ def test_learning_speed_and_report(analysed):
     summary = pd.read_csv(analysed / "summary.csv")
     assert f"{len(summary)} runs" in text
     assert '"keras": "3.' in text
+    # The cost section: one row per (task, model, initialisation), hours from the runs' own seconds.
+    cost = text.split("## Cost")[1]
+    for (task, model, init), group in summary.groupby(["task", "model", "init_label"]):
+        assert f"| {task} | {model} | {init} | {len(group)} | {group['seconds'].sum() / 3600:.2f} |" in cost
+    assert f"In all {len(summary)} runs, {summary['seconds'].sum() / 3600:.1f} hours" in cost
 
 
 def numpy_cell_trace(model_name, weights, x):
