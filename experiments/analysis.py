@@ -170,9 +170,12 @@ def length_generalisation(results, task=None):
     seed stream and size, and seed stacks as there), so the diagonal equals `test_accuracy`
     in the summary. The seeds of one configuration are scored as one seed stack where the
     cell allows (`batched.stacked_predictor`): one XLA compilation per configuration and
-    test gap, not per model and test gap.
+    test gap, not per model and test gap. A score already in RESULTS/scores.json under the
+    same model file, test set and code (`experiments/score_cache.py`, evaluate's diagonal
+    included) is reused, and a configuration whose every score is there loads no model.
     Rows: model, init_label, seed, train_gap, test_gap, test_accuracy.
     """
+    from experiments import score_cache
     from experiments.backend import keras
     from experiments.batched import stack_key, stacked_predictor
     from experiments.data import EVAL, data_seed
@@ -183,21 +186,34 @@ def length_generalisation(results, task=None):
     for _, run in ok.iterrows():
         cfg = config_of(results, run)
         groups.setdefault(stack_key(cfg), []).append(cfg)
+    cache, code = score_cache.load(results), score_cache.code_digest()
     rows = []
     bar = tqdm(total=len(ok), desc="generalisation", unit="model", file=sys.stderr)
     for cfgs in groups.values():
-        task_ = TASKS[cfgs[0].task]
-        models = [keras.saving.load_model(model_path(results, cfg.run_id)) for cfg in cfgs]
-        predict = stacked_predictor(models, cfgs[0].units, cfgs[0].jit_compile) if len(models) > 1 else None
+        task_, models, predict, new = TASKS[cfgs[0].task], None, None, {}
         for gap in generalisation_gaps(cfgs[0].gap):
-            tests = [task_(gap, cfg.n_test, data_seed(cfg.seed, EVAL)) for cfg in cfgs]
-            if predict is not None:
-                preds = predict(np.stack([x for x, _ in tests]))
-                accuracies = [task_.score(pred, y) for pred, (_, y) in zip(preds, tests)]
+            other = None if gap == cfgs[0].gap else gap  # a group's runs share their gap; score_cache names the own one None
+            names = [score_cache.entry(cfg.run_id, other) for cfg in cfgs]
+            keys = [score_cache.run_key(model_path(results, cfg.run_id), cfg.n_test, code, other) for cfg in cfgs]
+            hits = [cache.get(name) for name in names]
+            if all(hit is not None and hit[0] == key for hit, key in zip(hits, keys)):
+                accuracies = [hit[1] for hit in hits]
             else:
-                accuracies = [scores(model, task_, x, y)[0] for model, (x, y) in zip(models, tests)]
+                if models is None:
+                    models = [keras.saving.load_model(model_path(results, cfg.run_id)) for cfg in cfgs]
+                    predict = stacked_predictor(models, cfgs[0].units, cfgs[0].jit_compile) if len(models) > 1 else None
+                tests = [task_(gap, cfg.n_test, data_seed(cfg.seed, EVAL)) for cfg in cfgs]
+                if predict is not None:
+                    preds = predict(np.stack([x for x, _ in tests]))
+                    scored = [(task_.score(pred, y), task_.loss(pred, y)) for pred, (_, y) in zip(preds, tests)]
+                else:
+                    scored = [scores(model, task_, x, y) for model, (x, y) in zip(models, tests)]
+                accuracies = [acc for acc, _ in scored]
+                new.update({name: (key, *score) for name, key, score in zip(names, keys, scored)})
             rows += [{"task": cfg.task, "model": cfg.model, "init_label": cfg.init_label, "seed": cfg.seed, "train_gap": cfg.gap,
                       "test_gap": gap, "test_accuracy": accuracy} for cfg, accuracy in zip(cfgs, accuracies)]
+        if new:
+            score_cache.save(results, new)
         bar.update(len(cfgs))
         keras.backend.clear_session()
     bar.close()

@@ -161,7 +161,7 @@ def evaluate(results, n_test=None, progress=True, stacked=True, rescore=False):
         bar.update(len(models))
         keras.backend.clear_session()  # one graph per group would otherwise accumulate
         # After every group, so an interrupted evaluate keeps what it scored (a save is milliseconds).
-        score_cache.save(results, {**cached, **{run_id: (keys[run_id], *score) for run_id, score in scored.items() if run_id in keys}})
+        score_cache.save(results, {run_id: (keys[run_id], *scored[run_id]) for run_id in (r["run_id"] for r, _, _ in models)})
     bar.close()
     for record in records:
         kind = outcome(record)

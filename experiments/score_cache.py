@@ -1,12 +1,14 @@
-"""The scores `evaluate` has already computed, so a rerun re-scores only what changed.
+"""The scores `evaluate` and the length-generalisation analysis have already computed, so a
+rerun scores only what changed.
 
 Scoring a saved model is a pure function of the model file's bytes, the fresh test set
 (task code, gap, n_test, the EVAL seed stream) and the code that runs the model (the cells,
 the model builder, the backend and its version). Re-scoring 590 headline models costs tens
 of minutes on a 2-core machine, mostly the long-gap ones, so adding one cell or finishing a
-sweep would otherwise pay for every model again. RESULTS/scores.json keeps, per run id, the
-key those inputs hash to and the two scores; `evaluate` reuses an entry only when the key is
-the same now, and `make evaluate ARGS=rescore=true` ignores the file.
+sweep would otherwise pay for every model again, and `make analyse` scores every model at
+five gaps more. RESULTS/scores.json keeps, per run id (and per test gap other than the run's
+own, `entry`), the key those inputs hash to and the two scores; an entry is reused only when
+its key is the same now, and `make evaluate ARGS=rescore=true` ignores the file.
 
 The code digest is deliberately coarse: any edit to a file under layers/ or datasets/, to the
 experiments modules that build, feed or run a model, or to the file of a cell or task
@@ -14,9 +16,11 @@ registered from outside the repository, invalidates every entry. Stale scores ar
 slow ones.
 """
 
+import functools
 import hashlib
 import inspect
 import json
+import os
 from pathlib import Path
 
 from experiments.records import write_json
@@ -48,22 +52,38 @@ def code_digest():
     return h.hexdigest()
 
 
-def run_key(model_file, n_test, code):
-    """What one run's score depends on: its model file's bytes, the test set size and the code."""
-    h = hashlib.sha256(Path(model_file).read_bytes())
-    h.update(f"n_test {n_test} code {code}".encode())
+@functools.lru_cache(maxsize=4096)
+def _file_hash(path, size, mtime_ns):
+    """sha256 of a file's bytes; the size and mtime make a rewritten file a new cache entry."""
+    return hashlib.sha256(Path(path).read_bytes())
+
+
+def run_key(model_file, n_test, code, gap=None):
+    """What one score depends on: the model file's bytes, the test set (size, and `gap` when it
+    is not the run's own) and the code."""
+    stat = os.stat(model_file)
+    h = _file_hash(str(model_file), stat.st_size, stat.st_mtime_ns).copy()
+    h.update(f"n_test {n_test} code {code}".encode() + (b"" if gap is None else f" gap {gap}".encode()))
     return h.hexdigest()
 
 
+def entry(run_id, gap=None):
+    """The name of a run's score at its own gap (None), or at another test gap."""
+    return run_id if gap is None else f"{run_id} at gap {gap}"
+
+
 def load(results):
-    """{run_id: (key, test_accuracy, test_loss)}; a missing or unreadable file is an empty cache."""
+    """{entry: (key, test_accuracy, test_loss)}; a missing or unreadable file is an empty cache."""
     try:
         data = json.loads((Path(results) / NAME).read_text())
-        return {run_id: (key, float(acc), float(loss)) for run_id, (key, acc, loss) in data.items()}
+        return {name: (key, float(acc), float(loss)) for name, (key, acc, loss) in data.items()}
     except (OSError, ValueError, TypeError):
         return {}
 
 
 def save(results, entries):
-    """Write {run_id: (key, test_accuracy, test_loss)} atomically (JSON keeps floats exact)."""
-    write_json(Path(results) / NAME, {run_id: [key, float(acc), float(loss)] for run_id, (key, acc, loss) in entries.items()})
+    """Add {entry: (key, test_accuracy, test_loss)} to the file, atomically (JSON keeps floats
+    exact). What is there already is read first, so two writers lose at most a few entries of
+    each other's, which only costs scoring them again."""
+    merged = {**load(results), **entries}
+    write_json(Path(results) / NAME, {name: [key, float(acc), float(loss)] for name, (key, acc, loss) in merged.items()})
