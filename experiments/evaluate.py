@@ -13,7 +13,7 @@ from experiments import score_cache
 from experiments.checks import UsageError
 from experiments.config import FIELDS, RunConfig
 from experiments.records import model_path, outcome, read_records, runs_dir, write_csv, write_text
-from experiments.stats import reaches, success_markdown, success_rates
+from experiments.stats import reaches, separations_markdown, success_markdown, success_rates
 from experiments.tables import accuracy_markdown, critical_gaps
 from experiments.tuning import side_table
 
@@ -96,7 +96,13 @@ def summary_markdown(table, left_out=0, reach_rows=None):
     """summary.md: success counts and reach first (the headline), each row at its best learning rate
     where the folder's runs differ only in that (`tuning`), then mean accuracy and critical gap."""
     reach_rows = with_capacity(reaches(table), table) if reach_rows is None else reach_rows
-    return ("## Success rate and reach\n\n" + success_markdown(table, reach_rows=reach_rows) + side_table(table)
+    pairs = ""
+    if len(reach_rows) > 1:
+        pairs = ("\n## Which rows separate\n\n" + separations_markdown(reach_rows) + "\nEvery pair of rows of one task, the "
+                 "farther reach first. 'A reaches farther' only where the two 95 % reach intervals do not overlap (an end "
+                 "censored beyond the gaps run counts as unbounded); otherwise the two are indistinguishable under this "
+                 "protocol.\n")
+    return ("## Success rate and reach\n\n" + success_markdown(table, reach_rows=reach_rows) + pairs + side_table(table)
             + "\n## Mean accuracy and critical gap\n\n" + accuracy_markdown(table, left_out=left_out))
 
 

@@ -163,6 +163,31 @@ def intervals_overlap(a_low, a_high, b_low, b_high):
     return bool(a_low <= b_high and b_low <= a_high)
 
 
+def separations(reach_rows, keys=KEYS):
+    """Every pair of rows of one task, farther-reaching first: whether their reach intervals
+    separate. The README says "A reaches farther than B" only where they do (`reach_interval`:
+    a censored end is unbounded, so a row beyond the gaps run separates only from rows whose
+    interval ends below the largest gap). Columns: task, a, a_reach, b, b_reach, separated."""
+    rows = []
+    label = lambda r: ", ".join(str(getattr(r, k)) for k in keys[1:])
+    for task, part in reach_rows.groupby(keys[0], sort=True):
+        ordered = sorted(part.itertuples(), key=lambda r: (-r.reach, label(r)))
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1:]:
+                rows.append({keys[0]: task, "a": label(a), "a_reach": reach_text(a), "b": label(b), "b_reach": reach_text(b),
+                             "separated": not intervals_overlap(*reach_interval(a), *reach_interval(b))})
+    return pd.DataFrame(rows, columns=[keys[0], "a", "a_reach", "b", "b_reach", "separated"])
+
+
+def separations_markdown(reach_rows, keys=KEYS):
+    """The pairs of `separations` as a table: '>' where A's interval lies above B's, '~' where they overlap."""
+    table = separations(reach_rows, keys)
+    lines = [f"| {keys[0]} | A | reach A | B | reach B | A vs B |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r[keys[0]]} | {r.a} | {r.a_reach} | {r.b} | {r.b_reach} | {'A reaches farther' if r.separated else 'indistinguishable'} |"
+              for _, r in table.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
 def success_markdown(summary, keys=KEYS, reach_rows=None):
     """Markdown: successes/n per gap for each row, then its reach with the 95 % interval, and
     its parameter count and state size where `reach_rows` has them (see evaluate.with_capacity)."""

@@ -66,6 +66,20 @@ def test_a_censored_reach_overlaps_whatever_lies_beyond_the_gaps_run():
     assert stats.reach_interval(never)[0] == -np.inf
 
 
+def test_separations_name_a_farther_reach_only_where_the_intervals_part():
+    """Three rows with sharp edges at 10-20, 10-20 and 40-80: the first two are
+    indistinguishable, the third reaches farther than either, and it is listed first."""
+    near = {5: [1.0] * 10, 10: [1.0] * 10, 20: [0.0] * 10, 40: [0.0] * 10, 80: [0.0] * 10}
+    far = {5: [1.0] * 10, 10: [1.0] * 10, 20: [1.0] * 10, 40: [1.0] * 10, 80: [0.0] * 10}
+    table = pd.concat([summary(near, "rnn"), summary(near, "gru"), summary(far, "lstm")])
+    pairs = stats.separations(stats.reaches(table))
+    verdict = {(r.a.split(",")[0], r.b.split(",")[0]): r.separated for r in pairs.itertuples()}
+    assert verdict == {("lstm", "gru"): True, ("lstm", "rnn"): True, ("gru", "rnn"): False}
+    text = stats.separations_markdown(stats.reaches(table))
+    assert "| fluent | lstm, orthogonal recurrent |" in text and text.count("A reaches farther") == 2
+    assert text.count("indistinguishable") == 1
+
+
 @pytest.mark.slow
 def test_compare_agrees_with_itself_and_flags_a_clear_disagreement(tmp_path):
     good = summary({5: [1.0] * 10, 10: [1.0] * 10, 20: [1.0] * 10, 40: [0.0] * 10})
