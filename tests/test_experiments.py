@@ -198,6 +198,7 @@ BAD_INPUT = [
     (["plot", "results={empty}"], "no summary at"),
     (["evaluate", "results={empty}"], "runs"),
     (["evaluate", "results={missing}"], "does not exist"),
+    (["evaluate", "rescore=maybe"], "rescore must be true or false, received rescore='maybe'"),
     (["plot", "results={missing}"], "no summary at"),
     (["plot", "results={a_file}"], "is a file, not a folder"),
     (["evaluate", "results={a_file}"], "is a file, not a folder"),
