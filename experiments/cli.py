@@ -152,9 +152,9 @@ def train_command(results, **args):
         raise Failed(f"run {record['run_id']} stopped by an error, no result recorded; details in {error_path(results, record['run_id'])}")
 
 
-@command("sweep", keys=None, usage="preset=default [models=rnn,lstm gaps=5,50 seeds=0,1 executor=process retry=failed seeds_per_model=10 field=value]",
-         help="train every run of a preset not recorded yet; the seeds of a configuration as one seed stack")
-def sweep_command(results, preset="default", executor="process", retry=None, seeds_per_model=None, **args):
+@command("sweep", keys=None, usage="preset=default [models=rnn,lstm gaps=5,50 seeds=0,1 executor=process retry=failed seeds_per_model=10 reuse=DIR field=value]",
+         help="train every run of a preset not recorded yet (copying those another folder, reuse=DIR, holds); the seeds of a configuration as one seed stack")
+def sweep_command(results, preset="default", executor="process", retry=None, seeds_per_model=None, reuse=None, **args):
     from experiments.presets import GRID_AXES, expand
     from experiments.sweep import SEEDS_PER_MODEL, sweep
 
@@ -162,7 +162,8 @@ def sweep_command(results, preset="default", executor="process", retry=None, see
         check_choice("retry", retry, ("failed",))
     overrides = {k: as_tuple(v) if k in GRID_AXES else v for k, v in gather_options(args).items()}
     counts = sweep(expand(preset, **overrides), results, executor=executor, retry=retry == "failed",
-                   seeds_per_model=SEEDS_PER_MODEL if seeds_per_model is None else seeds_per_model)
+                   seeds_per_model=SEEDS_PER_MODEL if seeds_per_model is None else seeds_per_model,
+                   reuse=None if reuse is None else str(reuse))
     print(f"sweep {preset}: {counts['done']} run now ({counts['diverged']} diverged), {counts['skipped']} skipped "
           f"as already recorded, {counts['claimed']} left to another sweep")
     if counts["errors"]:

@@ -69,8 +69,8 @@ PRESETS["lstm_family"] = [
 # The fair-comparison side table (issue 11; `experiments/tuning.py`): every headline row at three
 # learning rates, 5 seeds, the doubling grid (and the chrono rows out to 1280, where the chrono
 # LSTM starts to fail); the best rate is chosen per point on validation and scored on test.
-# Its 3e-3 runs are the default preset's seeds 0-4 (the same run ids): copy those records and
-# models into the lr_grid folder to save retraining them.
+# Its 3e-3 runs are the default preset's seeds 0-4 (the same run ids): sweep it with
+# reuse=results to copy those records and models instead of retraining them.
 LEARNING_RATES = (1e-3, 3e-3, 1e-2)
 LR_GRIDS = ({"models": ("rnn", "lstm", "gru")}, {"models": ("rnn",), "recurrent_init": "identity"})
 LR_CHRONO = {"models": ("lstm", "gru"), "forget_bias": "chrono", "gaps": (20, 80, 320, 640, 1280)}

@@ -12,6 +12,7 @@ Executors:
 import concurrent.futures as cf
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -23,7 +24,20 @@ from tqdm import tqdm
 
 from experiments import checkpoints, plugins
 from experiments.checks import Failed, UsageError, check_choice, check_int
-from experiments.records import claim, claim_is_stale, claim_path, error_path, needs_run, outcome, recorded_outcome, release
+from experiments.records import (
+    atomic_write,
+    claim,
+    claim_is_stale,
+    claim_path,
+    error_path,
+    model_path,
+    needs_run,
+    outcome,
+    record_path,
+    recorded_outcome,
+    release,
+    runs_dir,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # Seeds of one configuration trained as one seed stack (experiments/batched.py); 1 turns it off.
@@ -269,7 +283,25 @@ def _process_runs(todo, results, finished, retry, workers=None):
     pool.shutdown(wait=True)
 
 
-def sweep(configs, results, executor="process", workers=None, progress=True, retry=False, seeds_per_model=SEEDS_PER_MODEL):
+def reuse_results(configs, results, source):
+    """Copy into `results` the result of every config that `source` holds and `results` lacks:
+    its model, then its record (the record last, so a crash leaves no record without its
+    model). A run id is a hash of the whole config, so an equal id is the same run. Errors and
+    ok records without a model are not results and are not copied. Returns how many runs."""
+    source = Path(source)
+    copied = 0
+    copy = lambda src, dst: atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
+    for cfg in configs:
+        if recorded_outcome(source, cfg.run_id) in ("ok", "diverged") and needs_run(recorded_outcome(results, cfg.run_id)):
+            if model_path(source, cfg.run_id).exists():
+                copy(model_path(source, cfg.run_id), model_path(results, cfg.run_id))
+            copy(record_path(source, cfg.run_id), record_path(results, cfg.run_id))
+            copied += 1
+    return copied
+
+
+def sweep(configs, results, executor="process", workers=None, progress=True, retry=False, seeds_per_model=SEEDS_PER_MODEL,
+          reuse=None):
     """Train every config of `configs` that has no result in `results` yet; return counts.
 
     Returns a dict: `done` (runs trained now, to a result), `diverged` (of those, the runs
@@ -282,12 +314,19 @@ def sweep(configs, results, executor="process", workers=None, progress=True, ret
     sweep continues where it stopped. The seeds of one configuration train together as one
     seed stack, up to `seeds_per_model` at a time and as many as fit in memory beside the
     other workers' stacks (`stack_memory`), where the cell allows (`batched.stackable`).
+    With `reuse` (another results folder), the results it already holds for these runs are
+    copied in first instead of trained again (`reuse_results`).
     """
     check_choice("executor", executor, EXECUTORS)
+    if reuse is not None and not runs_dir(reuse).is_dir():
+        raise UsageError(f"reuse={reuse}: no runs/ folder there to copy results from")
     if executor == "ray" and os.environ.get("RAY_ADDRESS"):
         check_ray_address(os.environ["RAY_ADDRESS"])
     results = str(Path(results).resolve())  # workers may run elsewhere: give them an absolute path
     check_writable(results)
+    if reuse is not None:
+        copied = reuse_results(configs, results, reuse)
+        print(f"sweep: {copied} results copied from {reuse} (the same run ids), not trained again", file=sys.stderr)
     recorded = {c.run_id: recorded_outcome(results, c.run_id) for c in configs}  # each record read once
     todo = [c for c in configs if needs_run(recorded[c.run_id], retry)]
     diverged_before = sum(kind == "diverged" for kind in recorded.values())

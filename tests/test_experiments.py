@@ -190,6 +190,7 @@ BAD_INPUT = [
     (["train", "gap"], "expected key=value, received 'gap'"),
     (["sweep", "preset=quick", "seeds=1.5"], "seed must be an integer >= 0, received seed=1.5"),
     (["sweep", "preset=quick", "units=-4"], "units must be an integer >= 1, received units=-4"),
+    (["sweep", "preset=quick", "reuse={missing}"], "no runs/ folder there to copy results from"),
     (["gradients", "gap=7"], "no runs at gap=7"),
     (["report", "results={missing}"], "no summary at"),
     (["show-data", "task=fluent", "gap=0"], "gap must be an integer >= 1"),

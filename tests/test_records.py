@@ -19,6 +19,7 @@ from conftest import ROOT, cli
 
 from datasets import TASKS
 from experiments import presets, records
+from experiments.checks import UsageError
 from experiments.config import RunConfig
 from experiments.evaluate import evaluate
 from experiments.sweep import pending, sweep
@@ -359,3 +360,22 @@ def test_the_code_digest_follows_the_cells_source(tmp_path, monkeypatch):
     with open(fake / "layers" / "lstm.py", "a") as f:
         f.write("\n# an edit\n")
     assert score_cache.code_digest() != copy
+
+
+def test_a_sweep_reuses_another_folders_results_instead_of_training(copied, tmp_path):
+    """reuse=DIR copies each run's record and model, byte for byte, and trains nothing; a run
+    DIR lacks is still trained; a folder without runs/ is refused before anything is created."""
+    configs = presets.expand("quick")
+    lacking = next(c for c in configs if c.gap == min(x.gap for x in configs))
+    (copied / "runs" / f"{lacking.run_id}.json").unlink()
+    target = tmp_path / "target"
+    counts = sweep(configs, target, executor="local", progress=False, reuse=copied)
+    assert counts["done"] == 1 and counts["skipped"] == len(configs) - 1
+    for cfg in configs:
+        if cfg is not lacking:
+            assert (target / "runs" / f"{cfg.run_id}.json").read_bytes() == (copied / "runs" / f"{cfg.run_id}.json").read_bytes()
+            assert (target / "models" / f"{cfg.run_id}.keras").read_bytes() == (copied / "models" / f"{cfg.run_id}.keras").read_bytes()
+    assert json.loads((target / "runs" / f"{lacking.run_id}.json").read_text())["status"] == "ok"
+    with pytest.raises(UsageError, match="reuse=.*no runs/ folder"):
+        sweep(configs, tmp_path / "never", executor="local", progress=False, reuse=tmp_path / "nothing")
+    assert not (tmp_path / "never").exists()
