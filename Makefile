@@ -28,7 +28,7 @@ CLI = $(PY) -m experiments
 .DEFAULT_GOAL := help
 # A literal comma inside $(if ...), which splits its arguments at commas.
 comma := ,
-.PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed inspect analyse report show-data presets bench bench-extras bench-executors bench-seeds reproduce test test-fast lint lock clean-venv
+.PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed unsolved-runs inspect analyse report show-data presets bench bench-extras bench-executors bench-seeds reproduce test test-fast lint lock clean-venv
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,7 +68,10 @@ learning-speed: venv ## Training sequences to solve vs gap, unsolved runs censor
 inspect: venv ## Gates and states of trained rnn, gru, lstm over one sequence, a solved and a failed run each: RESULTS/figures/gates [RUN=run_id,...]
 	@$(CLI) inspect "results=$(RESULTS)" $(if $(RUN),runs=$(RUN)) $(ARGS)
 
-analyse: gradients generalisation learning-speed inspect ## All four analyses
+unsolved-runs: venv ## What each unsolved run still carries: the classes it predicts and gets right
+	@$(CLI) unsolved-runs "results=$(RESULTS)" $(ARGS)
+
+analyse: gradients generalisation learning-speed unsolved-runs inspect ## All five analyses
 
 report: venv ## Write RESULTS/REPORT.md: every figure, tables, protocol, versions, hardware
 	@$(CLI) report "results=$(RESULTS)" $(ARGS)

@@ -1,4 +1,5 @@
-"""Why gated cells remember: gradient flow, length generalisation and learning speed.
+"""Why gated cells remember: gradient flow, length generalisation, learning speed, and what
+the unsolved runs still carry.
 
 Each analysis reads `RESULTS/summary.csv` and the saved models, writes a CSV of exactly what
 it plots, and draws one figure under `RESULTS/figures/`. Bengio, Simard & Frasconi 1994 is
@@ -20,6 +21,7 @@ from experiments.config import RunConfig
 from experiments.inspect_gates import inspect as inspect_gates
 from experiments.records import model_path, write_csv
 from experiments.summary import read_summary
+from experiments.tables import THRESHOLD
 
 
 def save_analysis(rows, results, name, plot):
@@ -290,6 +292,67 @@ def plot_learning_speed(ok, out):
     save_figure(fig, out)
 
 
+# ------------------------------------------------------- what unsolved runs carry
+
+
+def class_coverage(predicted, y, n_classes):
+    """(classes predicted at all, classes right) of class predictions against labels, both (n,).
+
+    A class is right when at least `tables.THRESHOLD` of its sequences are predicted as it.
+    A run that predicts k classes, each right, has kept enough of the key to tell k groups of
+    classes apart (log2 k bits) and merged the rest into them.
+    """
+    right = sum(np.mean(predicted[y == c] == c) >= THRESHOLD for c in range(n_classes) if np.any(y == c))
+    return len(np.unique(predicted)), int(right)
+
+
+def unsolved_runs(results, task=None):
+    """For every ok run below the threshold on a task with one class per sequence: how many
+    classes it predicts and how many it gets right, on evaluate's fresh test set.
+
+    Rows: task, model, init_label, gap, seed, test_accuracy, n_classes, classes_predicted,
+    classes_right. Chance predicts one class (or spreads its answers); a run stuck at 2 of 8
+    classes, each right, carries one bit of a three-bit key.
+    """
+    from experiments.backend import keras
+    from experiments.data import EVAL, data_seed
+
+    ok = ok_runs(results, task)
+    task_ = TASKS[ok["task"].iloc[0]]
+    if task_.output != "class":
+        raise UsageError(f"unsolved-runs needs a task with one class per sequence; {ok['task'].iloc[0]!r} has output {task_.output!r}")
+    rows = []
+    failed = ok[ok["test_accuracy"] < THRESHOLD]
+    for _, run in tqdm(list(failed.iterrows()), desc="unsolved runs", unit="model", file=sys.stderr):
+        cfg = config_of(results, run)
+        x, y = task_(cfg.gap, cfg.n_test, data_seed(cfg.seed, EVAL))
+        predicted = keras.saving.load_model(model_path(results, cfg.run_id)).predict(x, batch_size=512, verbose=0).argmax(-1)
+        keras.backend.clear_session()
+        shown, right = class_coverage(predicted, y, task_.n_classes)
+        rows.append({"task": cfg.task, "model": cfg.model, "init_label": cfg.init_label, "gap": cfg.gap, "seed": cfg.seed,
+                     "test_accuracy": run["test_accuracy"], "n_classes": task_.n_classes, "classes_predicted": shown, "classes_right": right})
+    columns = ["task", "model", "init_label", "gap", "seed", "test_accuracy", "n_classes", "classes_predicted", "classes_right"]
+    return save_analysis(pd.DataFrame(rows, columns=columns), results, "unsolved_runs", plot_unsolved_runs)
+
+
+def plot_unsolved_runs(table, out):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from experiments.plot import layout, save_figure
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    if len(table):
+        table = table.assign(row=table["model"] + ", " + table["init_label"])
+        sns.stripplot(data=table, x="gap", y="classes_right", hue="row", dodge=True, jitter=0.15, ax=ax, size=4)
+        ax.set_ylim(-0.5, table["n_classes"].max() + 0.5)
+        ax.legend(fontsize=7)
+    ax.set_xlabel("gap")
+    ax.set_ylabel("classes right (of n)")
+    layout(fig, "Unsolved runs: how many classes each still gets right (one dot per seed)")
+    save_figure(fig, out)
+
+
 # ------------------------------------------------------------- the registry
 
 
@@ -319,6 +382,9 @@ ANALYSES = {
     "learning-speed": Analysis("sequences_to_solve", learning_speed, ("task",), (), "[task=T]",
                                "training sequences to solve versus gap, unsolved runs censored", "Learning speed",
                                "`make learning-speed`: training sequences to 99 % validation accuracy; hollow triangles never got there."),
+    "unsolved-runs": Analysis("unsolved_runs", unsolved_runs, ("task",), (), "[task=T]",
+                              "what each unsolved run still carries: classes it predicts and gets right",
+                              "What the unsolved runs carry", "`make unsolved-runs`: for each run below the threshold, the classes it still gets right."),
     "inspect": Analysis("gates", inspect_gates, ("n", "runs"), ("n",), "[n=512 runs=RUN_ID[,RUN_ID]]",
                         "gates and states of trained rnn, gru, lstm over one sequence: a solved and a failed run each",
                         "Watching the gates work", "`make inspect`: the units that carry the key, their memory and keep gate over one test sequence."),

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.analysis import generalisation_gaps, gradient_flow, input_gradient_norms, learning_speed, length_generalisation
+from experiments.analysis import class_coverage, generalisation_gaps, gradient_flow, input_gradient_norms, learning_speed, length_generalisation, unsolved_runs
 from experiments.config import RunConfig
 from experiments.report import report
 
@@ -174,3 +174,35 @@ def test_inspect_draws_the_runs_named(analysed):
     assert sorted(table["run_id"].unique()) == sorted(ids)
     with pytest.raises(UsageError, match="run 'nope' is not in the summary"):
         inspect(analysed, n=64, runs="nope")
+
+
+def test_class_coverage_counts_the_classes_a_stuck_run_still_tells_apart():
+    y = np.repeat(np.arange(8), 10)
+    pairs = np.where(y % 2 == 0, y, y - 1)  # each odd class merged into the even one before it
+    assert class_coverage(pairs, y, 8) == (4, 4)
+    assert class_coverage(np.zeros_like(y), y, 8) == (1, 1)  # one class always: right for that class only
+    assert class_coverage(y, y, 8) == (8, 8)
+    noisy = y.copy()
+    noisy[:2] = 5  # class 0 now 8 of 10 right: below 0.9
+    assert class_coverage(noisy, y, 8) == (8, 7)
+
+
+def test_unsolved_runs_are_every_run_below_the_threshold_recounted_from_its_model(analysed):
+    from datasets import TASKS
+    from experiments.backend import keras
+    from experiments.data import EVAL, data_seed
+
+    table = unsolved_runs(analysed)
+    summary = pd.read_csv(analysed / "summary.csv")
+    failed = summary[(summary["status"] == "ok") & (summary["test_accuracy"] < 0.9)]
+    key = ["model", "init_label", "gap", "seed"]
+    assert len(failed) > 0 and sorted(map(tuple, table[key].values)) == sorted(map(tuple, failed[key].values))
+    assert ((table["classes_right"] <= table["classes_predicted"]) & (table["classes_predicted"] <= table["n_classes"])).all()
+    run = failed.iloc[0]
+    x, y = TASKS[run["task"]](int(run["gap"]), int(run["n_test"]), data_seed(int(run["seed"]), EVAL))
+    predicted = keras.saving.load_model(analysed / "models" / f"{run['run_id']}.keras").predict(x, verbose=0).argmax(-1)
+    row = table[(table["model"] == run["model"]) & (table["gap"] == run["gap"]) & (table["seed"] == run["seed"])].iloc[0]
+    right = sum(np.mean(predicted[y == c] == c) >= 0.9 for c in range(8) if (y == c).any())
+    assert (row["classes_predicted"], row["classes_right"]) == (len(set(predicted)), right)
+    assert abs(np.mean(predicted == y) - run["test_accuracy"]) <= 2 / len(y)
+    assert (analysed / "figures" / "unsolved_runs.png").stat().st_size > 5_000
