@@ -73,9 +73,10 @@ def cost_markdown(summary):
     lines = ["| task | model | initialisation | runs | training hours (one process) | longest run's share (min) |", "|---|---|---|---|---|---|"]
     lines += [f"| {t} | {m} | {i} | {int(r.runs)} | {r.hours:.2f} | {r.longest / 60:.1f} |" for (t, m, i), r in rows.iterrows()]
     total = summary["seconds"].sum() / 3600
-    lines += ["", f"In all {len(summary)} runs, {total:.1f} hours of training in one process, about {total / 2:.1f} hours of wall time "
-              "with two processes sharing 2 cores. The runs' `seconds` include any time a sweep was paused while training, and "
-              "the machine's speed varies from day to day, so this is an "
+    lines += ["", f"In all {len(summary)} runs, {total:.1f} hours of training summed over the runs' own wall times: about "
+              f"{total / 2:.1f} hours on 2 cores if every process had a core to itself. Runs that shared the cores with more "
+              "processes than cores (other sweeps, evaluations) took longer than alone, and a paused sweep's runs count the "
+              "pause, so this overstates a from-scratch sweep; the machine's speed also varies from day to day. An "
               "estimate, not a benchmark."]
     return "\n".join(lines)
 

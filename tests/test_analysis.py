@@ -81,7 +81,7 @@ def test_learning_speed_and_report(analysed):
     cost = text.split("## Cost")[1]
     for (task, model, init), group in summary.groupby(["task", "model", "init_label"]):
         assert f"| {task} | {model} | {init} | {len(group)} | {group['seconds'].sum() / 3600:.2f} |" in cost
-    assert f"In all {len(summary)} runs, {summary['seconds'].sum() / 3600:.1f} hours" in cost
+    assert f"In all {len(summary)} runs, {summary['seconds'].sum() / 3600:.1f} hours of training" in cost
 
 
 def numpy_cell_trace(model_name, weights, x):
