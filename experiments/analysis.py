@@ -341,12 +341,12 @@ def plot_unsolved_runs(table, out):
 
     from experiments.plot import layout, save_figure
 
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = plt.subplots(figsize=(7, 4.4))
     if len(table):
-        table = table.assign(row=table["model"] + ", " + table["init_label"])
+        table = table.assign(row=table["model"] + ", " + table["init_label"]).sort_values(["row", "gap"])
         sns.stripplot(data=table, x="gap", y="classes_right", hue="row", dodge=True, jitter=0.15, ax=ax, size=4)
         ax.set_ylim(-0.5, table["n_classes"].max() + 0.5)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     ax.set_xlabel("gap")
     ax.set_ylabel("classes right (of n)")
     layout(fig, "Unsolved runs: how many classes each still gets right (one dot per seed)")
