@@ -107,7 +107,8 @@ reproduce: venv ## The committed results: sweep PRESET (default), evaluate, plot
 	$(MAKE) --no-print-directory sweep evaluate plot analyse report
 
 # -n auto: one pytest-xdist worker per core. Most tests are one-threaded TensorFlow
-# graphs and subprocesses, so a single worker leaves a core idle; two halve CI's time.
+# graphs and subprocesses, so a single worker leaves a core idle (on 2 cores: 1.27x faster,
+# experiments/PERF_NOTES.md, session 7).
 test: venv ## Run the whole test suite (pytest, one worker per core), as CI does
 	$(PY) -m pytest -q -n auto tests
 

@@ -181,7 +181,7 @@ def length_generalisation(results, task=None):
     from experiments.backend import keras
     from experiments.batched import stack_key, stacked_predictor
     from experiments.data import EVAL, data_seed
-    from experiments.model import scores
+    from experiments.evaluate import score_tests
 
     ok = ok_runs(results, task)
     groups = {}  # the seeds of one configuration, scored as one seed stack where the cell allows
@@ -204,12 +204,7 @@ def length_generalisation(results, task=None):
                 if models is None:
                     models = [keras.saving.load_model(model_path(results, cfg.run_id)) for cfg in cfgs]
                     predict = stacked_predictor(models, cfgs[0].units, cfgs[0].jit_compile) if len(models) > 1 else None
-                tests = [task_(gap, cfg.n_test, data_seed(cfg.seed, EVAL)) for cfg in cfgs]
-                if predict is not None:
-                    preds = predict(np.stack([x for x, _ in tests]))
-                    scored = [(task_.score(pred, y), task_.loss(pred, y)) for pred, (_, y) in zip(preds, tests)]
-                else:
-                    scored = [scores(model, task_, x, y) for model, (x, y) in zip(models, tests)]
+                scored = score_tests(models, task_, [task_(gap, cfg.n_test, data_seed(cfg.seed, EVAL)) for cfg in cfgs], predict)
                 accuracies = [acc for acc, _ in scored]
                 new.update({name: (key, *score) for name, key, score in zip(names, keys, scored)})
             rows += [{"task": cfg.task, "model": cfg.model, "init_label": cfg.init_label, "seed": cfg.seed, "train_gap": cfg.gap,

@@ -106,6 +106,18 @@ def summary_markdown(table, left_out=0, reach_rows=None):
             + "\n## Mean accuracy and critical gap\n\n" + accuracy_markdown(table, left_out=left_out))
 
 
+def score_tests(models, task, tests, predict=None):
+    """[(accuracy, loss)] of each model on its own test set (x, y), by the task's definitions:
+    through `predict`, the models' `batched.stacked_predictor`, when given (one compiled pass
+    for a seed stack), else one model at a time (`model.scores`)."""
+    from experiments.model import scores
+
+    if predict is None:
+        return [scores(model, task, x, y) for model, (x, y) in zip(models, tests)]
+    preds = predict(np.stack([x for x, _ in tests]))
+    return [(task.score(pred, y), task.loss(pred, y)) for pred, (_, y) in zip(preds, tests)]
+
+
 def evaluate(results, n_test=None, progress=True, stacked=True, rescore=False):
     """Score every ok run's saved model on a fresh test set; write and return the summary.
 
@@ -124,7 +136,6 @@ def evaluate(results, n_test=None, progress=True, stacked=True, rescore=False):
     from experiments.backend import keras
     from experiments.batched import stack_key, stacked_predictor
     from experiments.data import EVAL, data_seed
-    from experiments.model import scores
 
     rows, left_out = [], [f"{path}: {reason}" for path, reason in problems]
     scored = {}  # run_id -> (accuracy, loss) on the fresh test set
@@ -157,13 +168,10 @@ def evaluate(results, n_test=None, progress=True, stacked=True, rescore=False):
                 continue
             models.append((record, cfg, model))
             tests.append(TASKS[cfg.task](cfg.gap, n_test or cfg.n_test, data_seed(cfg.seed, EVAL)))
-        if len(models) > 1:
-            preds = stacked_predictor([m for _, _, m in models], models[0][1].units, models[0][1].jit_compile)(np.stack([x for x, _ in tests]))
-            for (record, cfg, _), (_, y), pred in zip(models, tests, preds):
-                scored[record["run_id"]] = TASKS[cfg.task].score(pred, y), TASKS[cfg.task].loss(pred, y)
-        else:
-            for (record, cfg, model), (x, y) in zip(models, tests):
-                scored[record["run_id"]] = scores(model, TASKS[cfg.task], x, y)
+        loaded = [m for _, _, m in models]
+        predict = stacked_predictor(loaded, models[0][1].units, models[0][1].jit_compile) if len(models) > 1 else None
+        for (record, _, _), score in zip(models, score_tests(loaded, TASKS[group[0][1].task], tests, predict)):
+            scored[record["run_id"]] = score
         bar.update(len(models))
         keras.backend.clear_session()  # one graph per group would otherwise accumulate
         # After every group, so an interrupted evaluate keeps what it scored (a save is milliseconds).

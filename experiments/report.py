@@ -64,9 +64,9 @@ def cost_markdown(summary):
     """Training wall time per row of the table, from the runs' own `seconds`.
 
     A seed stack's record holds its share (the stack's wall time / its seeds), so the sum is
-    the time the stacks took. It is process time on a shared machine: when two sweeps shared
-    2 cores each had about one, so a from-scratch sweep with both cores busy takes about half
-    the sum. Evaluation and analyses are not included.
+    the time the stacks took. It is process time on a shared machine: halved, it is what 2
+    cores would take if every process had one to itself; processes that shared a core, and
+    paused sweeps, make it an overstatement. Evaluation and analyses are not included.
     """
     rows = summary.groupby(["task", "model", "init_label"], sort=True).agg(runs=("seconds", "size"), hours=("seconds", lambda s: s.sum() / 3600),
                                                                        longest=("seconds", "max"))

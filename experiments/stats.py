@@ -180,7 +180,8 @@ def separations(reach_rows, keys=KEYS):
 
 
 def separations_markdown(reach_rows, keys=KEYS):
-    """The pairs of `separations` as a table: '>' where A's interval lies above B's, '~' where they overlap."""
+    """The pairs of `separations` as a table: 'A reaches farther' where A's interval lies above
+    B's, 'indistinguishable' where they overlap."""
     table = separations(reach_rows, keys)
     lines = [f"| {keys[0]} | A | reach A | B | reach B | A vs B |", "|---|---|---|---|---|---|"]
     lines += [f"| {r[keys[0]]} | {r.a} | {r.a_reach} | {r.b} | {r.b_reach} | {'A reaches farther' if r.separated else 'indistinguishable'} |"
