@@ -108,9 +108,10 @@ reproduce: venv ## The committed results: sweep PRESET (default), evaluate, plot
 
 # -n auto: one pytest-xdist worker per core. Most tests are one-threaded TensorFlow
 # graphs and subprocesses, so a single worker leaves a core idle (on 2 cores: 1.27x faster,
-# experiments/PERF_NOTES.md, session 7).
+# experiments/PERF_NOTES.md, session 7). --durations=10 lists the slowest tests, to watch the
+# 10-minute CI limit.
 test: venv ## Run the whole test suite (pytest, one worker per core), as CI does
-	$(PY) -m pytest -q -n auto tests
+	$(PY) -m pytest -q -n auto --durations=10 tests
 
 test-fast: venv ## The tests not marked slow (no subprocess, sweep, Ray or XLA compile): under a minute
 	$(PY) -m pytest -q -m "not slow" tests
