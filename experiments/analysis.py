@@ -301,16 +301,37 @@ def class_coverage(predicted, y, n_classes):
     return len(np.unique(predicted)), int(right)
 
 
+def last_gain(history, n_classes):
+    """Training sequences at the last validation check where accuracy stood at least half a
+    class, 1/(2 n_classes), above the level of the gain before (the first level: chance,
+    1/n_classes); 0 if it never did. `history`: a record's list of {"sequences",
+    "val_accuracy", ...}.
+
+    The fluent task is learnt a group of languages at a time, in steps of 1/8: a run whose last
+    gain came near the end of its budget was still learning when the budget ran out, one whose
+    last gain came long before had settled where it was. A dip and its recovery are no gain.
+    """
+    level, when = 1 / n_classes, 0
+    for point in history:
+        if point["val_accuracy"] >= level + 1 / (2 * n_classes):
+            level, when = point["val_accuracy"], point["sequences"]
+    return when
+
+
 def unsolved_runs(results, task=None):
     """For every ok run below the threshold on a task with one class per sequence: how many
     classes it predicts and how many it gets right, on evaluate's fresh test set.
 
     Rows: task, model, init_label, gap, seed, test_accuracy, n_classes, classes_predicted,
-    classes_right. Chance predicts one class (or spreads its answers); a run stuck at 2 of 8
-    classes, each right, carries one bit of a three-bit key.
+    classes_right, sequences_seen, last_gain_sequences (`last_gain`: when its validation
+    accuracy last rose by half a class or more). Chance predicts one class (or spreads its
+    answers); a run stuck at 2 of 8 classes, each right, carries one bit of a three-bit key.
     """
+    import json
+
     from experiments.backend import keras
     from experiments.data import EVAL, data_seed
+    from experiments.records import record_path
 
     ok = ok_runs(results, task)
     task_ = TASKS[ok["task"].iloc[0]]
@@ -319,14 +340,17 @@ def unsolved_runs(results, task=None):
     rows = []
     failed = ok[ok["test_accuracy"] < THRESHOLD]
     for _, run in tqdm(list(failed.iterrows()), desc="unsolved runs", unit="model", file=sys.stderr):
-        cfg = config_of(results, run)
+        record = json.loads(record_path(results, run["run_id"]).read_text())
+        cfg = RunConfig.from_dict(record["config"])
         x, y = task_(cfg.gap, cfg.n_test, data_seed(cfg.seed, EVAL))
         predicted = keras.saving.load_model(model_path(results, cfg.run_id)).predict(x, batch_size=512, verbose=0).argmax(-1)
         keras.backend.clear_session()
         shown, right = class_coverage(predicted, y, task_.n_classes)
         rows.append({"task": cfg.task, "model": cfg.model, "init_label": cfg.init_label, "gap": cfg.gap, "seed": cfg.seed,
-                     "test_accuracy": run["test_accuracy"], "n_classes": task_.n_classes, "classes_predicted": shown, "classes_right": right})
-    columns = ["task", "model", "init_label", "gap", "seed", "test_accuracy", "n_classes", "classes_predicted", "classes_right"]
+                     "test_accuracy": run["test_accuracy"], "n_classes": task_.n_classes, "classes_predicted": shown, "classes_right": right,
+                     "sequences_seen": record["sequences_seen"], "last_gain_sequences": last_gain(record["history"], task_.n_classes)})
+    columns = ["task", "model", "init_label", "gap", "seed", "test_accuracy", "n_classes", "classes_predicted", "classes_right",
+               "sequences_seen", "last_gain_sequences"]
     return save_analysis(pd.DataFrame(rows, columns=columns), results, "unsolved_runs", plot_unsolved_runs)
 
 

@@ -1,12 +1,13 @@
 """The analyses check their data, not only that a file exists."""
 
+import json
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.analysis import class_coverage, generalisation_gaps, gradient_flow, input_gradient_norms, learning_speed, length_generalisation, unsolved_runs
+from experiments.analysis import class_coverage, generalisation_gaps, gradient_flow, input_gradient_norms, last_gain, learning_speed, length_generalisation, unsolved_runs
 from experiments.config import RunConfig
 from experiments.report import report
 
@@ -187,6 +188,17 @@ def test_class_coverage_counts_the_classes_a_stuck_run_still_tells_apart():
     assert class_coverage(noisy, y, 8) == (8, 7)
 
 
+def test_last_gain_is_the_last_rise_by_half_a_class_over_the_level_before():
+    def history(*accuracies):
+        return [{"sequences": 100 * (i + 1), "val_accuracy": a} for i, a in enumerate(accuracies)]
+
+    assert last_gain(history(0.12, 0.14, 0.13), 8) == 0  # never half a class above chance
+    assert last_gain(history(0.12, 0.25, 0.26, 0.50, 0.49, 0.52), 8) == 400  # 0.52 is within half a class of 0.50
+    assert last_gain(history(0.12, 0.75, 0.40, 0.76, 0.88), 8) == 500  # a dip and its recovery are no gain; 0.88 is
+    assert last_gain(history(0.50, 0.55, 0.60, 0.62), 8) == 300  # a slow climb counts once it adds up to half a class
+    assert last_gain([], 8) == 0
+
+
 def test_unsolved_runs_are_every_run_below_the_threshold_recounted_from_its_model(analysed):
     from datasets import TASKS
     from experiments.backend import keras
@@ -205,4 +217,6 @@ def test_unsolved_runs_are_every_run_below_the_threshold_recounted_from_its_mode
     right = sum(np.mean(predicted[y == c] == c) >= 0.9 for c in range(8) if (y == c).any())
     assert (row["classes_predicted"], row["classes_right"]) == (len(set(predicted)), right)
     assert abs(np.mean(predicted == y) - run["test_accuracy"]) <= 2 / len(y)
+    record = json.loads((analysed / "runs" / f"{run['run_id']}.json").read_text())
+    assert row["sequences_seen"] == record["sequences_seen"] and row["last_gain_sequences"] == last_gain(record["history"], 8)
     assert (analysed / "figures" / "unsolved_runs.png").stat().st_size > 5_000
