@@ -92,7 +92,10 @@ def plot_success(results, out=None):
         raise UsageError(f"no results in {results}/summary.csv; nothing to plot")
     panels = [(t, i) for t in dict.fromkeys(rates["task"]) for i in panel_order(rates[rates["task"] == t]["init_label"])]
     palette = cell_palette(rates["model"])
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
+    # More than 4 lines in a panel (the LSTM family's 10) would bury the curves under the
+    # legend: then each panel is wider and keeps its legend outside, on its right.
+    crowded = rates.groupby(["task", "init_label"])["model"].nunique().max() > 4
+    fig, axes = plt.subplots(1, len(panels), figsize=((7.2 if crowded else 4.6) * len(panels), 4.2), squeeze=False)
     for ax, (task, init) in zip(axes[0], panels):
         part = rates[(rates["task"] == task) & (rates["init_label"] == init)]
         for model, line in part.groupby("model", sort=True):
@@ -112,7 +115,10 @@ def plot_success(results, out=None):
         ax.set_title(f"{task}: {init}", fontsize=9)
         ax.set_xlabel("gap (log scale)", fontsize=8)
         ax.set_ylabel(f"fraction of seeds solved (test acc. >= {THRESHOLD})" if ax is axes[0][0] else "")
-        ax.legend(fontsize=7, loc="lower left")
+        if crowded:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+        else:
+            ax.legend(fontsize=7, loc="lower left")
     caption = (protocol(table[table["status"].isin(["ok", "diverged"])]) + "; band = Wilson 95 % interval; "
                "dotted line = reach (logistic fit crosses 50 %), where it lies within the gaps run")
     layout(fig, "How far back can each cell carry the key? Success rate over seeds", caption)
