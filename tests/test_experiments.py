@@ -45,8 +45,26 @@ def test_pipeline_writes_records_models_summary_and_figure(quick_results):
     assert summary["test_accuracy"].between(0, 1).all()
     # 50 steps at gaps 2 and 4 are enough to learn: well above chance (1/8) on average.
     assert summary["test_accuracy"].mean() > 0.5, summary[["model", "gap", "test_accuracy"]]
-    for ext in ("png", "pdf"):
-        assert (quick_results / "figures" / f"accuracy_vs_gap.{ext}").stat().st_size > 10_000
+    for name in ("accuracy_vs_gap", "success_vs_gap"):
+        for ext in ("png", "pdf"):
+            assert (quick_results / "figures" / f"{name}.{ext}").stat().st_size > 10_000
+
+
+def test_a_panel_of_many_cells_widens_and_keeps_its_legend_outside(quick_results, tmp_path):
+    """Ten lines in one panel (the LSTM family) would hide the curves under the legend."""
+    import matplotlib.image
+
+    from experiments.plot import plot_success
+
+    summary = pd.read_csv(quick_results / "summary.csv")
+    many = pd.concat([summary[summary["model"] == "lstm"].assign(model=f"lstm_{i}") for i in range(5)])
+    widths = {}
+    for name, table in (("few", summary), ("many", many)):
+        (tmp_path / name).mkdir()
+        table.to_csv(tmp_path / name / "summary.csv", index=False)
+        png = plot_success(tmp_path / name)[0]
+        widths[name] = matplotlib.image.imread(png).shape[1]
+    assert widths["few"] == round(4.6 * 130) and widths["many"] == round(7.2 * 130)  # one panel each, 130 dpi
 
 
 def test_rerun_skips_recorded_runs_and_changes_nothing(quick_results):
