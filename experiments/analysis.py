@@ -131,10 +131,16 @@ def config_of(results, run):
     return RunConfig.from_dict(json.loads(record_path(results, run["run_id"]).read_text())["config"])
 
 
+GRADIENT_FLOOR = 1e-30  # a gradient below this is gone for training; drawn at the floor, not off the axis
+
+
 def plot_gradient_flow(table, out):
+    """A panel per initialisation, a line per (cell, stage): the median over seeds of each
+    seed's mean gradient norm, the band the middle half of the seeds (interquartile range).
+    Medians rather than means on a log axis: one seed whose gradient vanished (to 0 or 1e-40)
+    would otherwise pull a whole line down by tens of decades."""
     import matplotlib
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     from experiments.plot import cell_palette, layout, panel_order, save_figure  # matplotlib: only to draw
 
@@ -143,17 +149,23 @@ def plot_gradient_flow(table, out):
     fig, axes = plt.subplots(1, len(inits), figsize=(4.6 * len(inits), 4.2), squeeze=False, sharey=True)
     for ax, init in zip(axes[0], inits):
         rows = table[(table["init_label"] == init) & (table["distance"] > 0)]
-        sns.lineplot(data=rows, x="distance", y="grad_norm", hue="model", style="stage", errorbar=("pi", 100),
-                     palette=palette, style_order=["initialisation", "trained"], ax=ax)
+        for (model, stage), line in rows.groupby(["model", "stage"], sort=True):
+            by = line.groupby("distance")["grad_norm"]
+            median, low, high = (s.clip(lower=GRADIENT_FLOOR) for s in (by.median(), by.quantile(0.25), by.quantile(0.75)))
+            ax.plot(median.index, median, color=palette[model], linestyle="-" if stage == "initialisation" else "--",
+                    label=f"{model}, {stage} ({line['seed'].nunique()} seeds)")
+            ax.fill_between(median.index, low, high, color=palette[model], alpha=0.15, linewidth=0)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_ylim(GRADIENT_FLOOR / 10, None)
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(init, fontsize=9)
         ax.set_xlabel("distance from input step to output (steps, log)")
-        ax.set_ylabel("mean ||d loss / d x_t|| (log)")
+        ax.set_ylabel("||d loss / d x_t||, mean over the batch (log)")
         ax.legend(fontsize=7)
-    layout(fig, f"Gradient reaching each input step, gap {table['gap'].iloc[0]}: mean over batch and seeds, band = seed range")
+    layout(fig, f"Gradient reaching each input step, gap {table['gap'].iloc[0]}: median over seeds, band = middle half of "
+                f"the seeds; below {GRADIENT_FLOOR:.0e} drawn at that floor")
     save_figure(fig, out)
 
 
