@@ -222,9 +222,9 @@ def report_command(results):
 def compare_command(results, other=None):
     if other is None or str(other).strip() == "":
         raise UsageError("compare needs other=DIR, the results folder to set beside results=DIR")
-    from experiments.compare import compare, markdown
+    from experiments.compare import compare, markdown, same_runs
 
-    print(markdown(*compare(results, str(other)), results, other))
+    print(markdown(*compare(results, str(other)), results, other, same_runs(results, str(other))))
 
 
 @command("show-data", keys=("task", "gap", "n", "seed"), usage="task=fluent gap=5 [n=4 seed=0]", help="print readable samples of a task")

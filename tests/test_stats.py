@@ -6,7 +6,7 @@ import pytest
 from conftest import cli
 
 from experiments import stats
-from experiments.compare import compare, markdown
+from experiments.compare import compare, markdown, same_runs
 
 
 def summary(rows, model="rnn", init="orthogonal recurrent"):
@@ -96,6 +96,23 @@ def test_compare_agrees_with_itself_and_flags_a_clear_disagreement(tmp_path):
     out = cli("compare", f"results={tmp_path / 'a'}", f"other={tmp_path / 'c'}")
     assert out.returncode == 0, out.stderr  # a report: exit 0 whatever it finds
     assert out.stdout.strip().splitlines()[-1] == "compare: 2 of 4 points agree, 0 of 1 reaches agree"
+
+
+def test_compare_sets_the_same_runs_side_by_side_one_by_one(tmp_path):
+    committed = summary({40: [1.0, 1.0, 0.5, 0.95], 80: [0.2, 0.2, "diverged", 1.0]})
+    rerun = committed.copy()
+    rerun.loc[0, "test_accuracy"] = 0.995  # moved a little, still solved
+    rerun.loc[2, "test_accuracy"] = 0.91  # 0.5 -> 0.91: flipped to solved
+    rerun.loc[6, ["test_accuracy", "status"]] = [0.93, "ok"]  # diverged -> solved: flipped
+    for name, table in (("a", committed), ("b", rerun.iloc[:7])):  # b lacks the last run
+        (tmp_path / name).mkdir()
+        table.assign(run_id=[f"rnn-{g}-{s}" for g, s in zip(table["gap"], table["seed"])]).to_csv(tmp_path / name / "summary.csv", index=False)
+    runs = same_runs(tmp_path / "a", tmp_path / "b")
+    assert len(runs) == 7 and sorted(runs[runs["flipped"]]["run_id"]) == ["rnn-40-2", "rnn-80-2"]
+    lines = markdown(*compare(tmp_path / "a", tmp_path / "b"), "a", "b", runs).splitlines()
+    assert "Same runs: 7 run ids are in both; 3 got another test accuracy (2 by more than 0.01), 2 flipped between solved and unsolved." in lines
+    assert lines[-1].startswith("compare: ")
+    assert same_runs(tmp_path / "a", tmp_path / "a")["flipped"].sum() == 0
 
 
 @pytest.mark.slow
