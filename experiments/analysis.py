@@ -122,13 +122,18 @@ def gradient_flow(results, gap=None, n=256, task=None):
     return save_analysis(rows, results, "gradient_flow", plot_gradient_flow)
 
 
-def config_of(results, run):
-    """The RunConfig of a summary row, read back from its record (the CSV loses types)."""
+def record_of(results, run):
+    """The record of a summary row, as written by training."""
     import json
 
     from experiments.records import record_path
 
-    return RunConfig.from_dict(json.loads(record_path(results, run["run_id"]).read_text())["config"])
+    return json.loads(record_path(results, run["run_id"]).read_text())
+
+
+def config_of(results, run):
+    """The RunConfig of a summary row, read back from its record (the CSV loses types)."""
+    return RunConfig.from_dict(record_of(results, run)["config"])
 
 
 GRADIENT_FLOOR = 1e-30  # a gradient below this is gone for training; drawn at the floor, not off the axis
@@ -191,9 +196,9 @@ def length_generalisation(results, task=None):
     """
     from experiments import score_cache
     from experiments.backend import keras
-    from experiments.batched import stack_key, stacked_predictor
+    from experiments.batched import stack_key
     from experiments.data import EVAL, data_seed
-    from experiments.evaluate import score_tests
+    from experiments.evaluate import score_tests, seed_stack_predictor
 
     ok = ok_runs(results, task)
     groups = {}  # the seeds of one configuration, scored as one seed stack where the cell allows
@@ -215,7 +220,7 @@ def length_generalisation(results, task=None):
             else:
                 if models is None:
                     models = [keras.saving.load_model(model_path(results, cfg.run_id)) for cfg in cfgs]
-                    predict = stacked_predictor(models, cfgs[0].units, cfgs[0].jit_compile) if len(models) > 1 else None
+                    predict = seed_stack_predictor(models, cfgs[0])
                 scored = score_tests(models, task_, [task_(gap, cfg.n_test, data_seed(cfg.seed, EVAL)) for cfg in cfgs], predict)
                 accuracies = [acc for acc, _ in scored]
                 new.update({name: (key, *score) for name, key, score in zip(names, keys, scored)})
@@ -339,11 +344,8 @@ def unsolved_runs(results, task=None):
     accuracy last rose by half a class or more). Chance predicts one class (or spreads its
     answers); a run stuck at 2 of 8 classes, each right, carries one bit of a three-bit key.
     """
-    import json
-
     from experiments.backend import keras
     from experiments.data import EVAL, data_seed
-    from experiments.records import record_path
 
     ok = ok_runs(results, task)
     task_ = TASKS[ok["task"].iloc[0]]
@@ -352,7 +354,7 @@ def unsolved_runs(results, task=None):
     rows = []
     failed = ok[ok["test_accuracy"] < THRESHOLD]
     for _, run in tqdm(list(failed.iterrows()), desc="unsolved runs", unit="model", file=sys.stderr):
-        record = json.loads(record_path(results, run["run_id"]).read_text())
+        record = record_of(results, run)
         cfg = RunConfig.from_dict(record["config"])
         x, y = task_(cfg.gap, cfg.n_test, data_seed(cfg.seed, EVAL))
         predicted = keras.saving.load_model(model_path(results, cfg.run_id)).predict(x, batch_size=512, verbose=0).argmax(-1)

@@ -106,6 +106,15 @@ def summary_markdown(table, left_out=0, reach_rows=None):
             + "\n## Mean accuracy and critical gap\n\n" + accuracy_markdown(table, left_out=left_out))
 
 
+def seed_stack_predictor(models, cfg):
+    """`batched.stacked_predictor` for two or more models of `cfg`'s configuration (its seeds);
+    None for one, which `score_tests` then scores alone. Reuse it across test sets: it
+    compiles once per sequence length."""
+    from experiments.batched import stacked_predictor
+
+    return stacked_predictor(models, cfg.units, cfg.jit_compile) if len(models) > 1 else None
+
+
 def score_tests(models, task, tests, predict=None):
     """[(accuracy, loss)] of each model on its own test set (x, y), by the task's definitions:
     through `predict`, the models' `batched.stacked_predictor`, when given (one compiled pass
@@ -134,7 +143,7 @@ def evaluate(results, n_test=None, progress=True, stacked=True, rescore=False):
     """
     records, problems = read_records(results)  # first: a bad folder is refused before TensorFlow loads (seconds)
     from experiments.backend import keras
-    from experiments.batched import stack_key, stacked_predictor
+    from experiments.batched import stack_key
     from experiments.data import EVAL, data_seed
 
     rows, left_out = [], [f"{path}: {reason}" for path, reason in problems]
@@ -169,8 +178,7 @@ def evaluate(results, n_test=None, progress=True, stacked=True, rescore=False):
             models.append((record, cfg, model))
             tests.append(TASKS[cfg.task](cfg.gap, n_test or cfg.n_test, data_seed(cfg.seed, EVAL)))
         loaded = [m for _, _, m in models]
-        predict = stacked_predictor(loaded, models[0][1].units, models[0][1].jit_compile) if len(models) > 1 else None
-        for (record, _, _), score in zip(models, score_tests(loaded, TASKS[group[0][1].task], tests, predict)):
+        for (record, _, _), score in zip(models, score_tests(loaded, TASKS[group[0][1].task], tests, seed_stack_predictor(loaded, group[0][1]))):
             scored[record["run_id"]] = score
         bar.update(len(models))
         keras.backend.clear_session()  # one graph per group would otherwise accumulate
