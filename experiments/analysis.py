@@ -19,9 +19,9 @@ from datasets import TASKS
 from experiments.checks import UsageError
 from experiments.config import RunConfig
 from experiments.inspect_gates import inspect as inspect_gates
-from experiments.records import model_path, write_csv
+from experiments.records import model_path, write_csv, write_text
 from experiments.summary import read_summary
-from experiments.tables import THRESHOLD
+from experiments.tables import THRESHOLD, markdown_table
 
 
 def save_analysis(rows, results, name, plot):
@@ -177,9 +177,31 @@ def plot_gradient_flow(table, out):
 # ------------------------------------------------------- length generalisation
 
 
+GENERALISATION_FACTORS = (0.25, 0.5, 1, 2, 4)
+FACTOR_NAMES = {0.25: "g/4", 0.5: "g/2", 1: "solved g", 2: "2g", 4: "4g"}
+
+
 def generalisation_gaps(gap):
     """g/4, g/2, g, 2g, 4g (at least 1, no repeats)."""
-    return sorted({max(1, int(gap * f)) for f in (0.25, 0.5, 1, 2, 4)})
+    return sorted({max(1, int(gap * f)) for f in GENERALISATION_FACTORS})
+
+
+def generalisation_held(table, threshold=THRESHOLD):
+    """Of the models that solved the gap g they were trained at, how many also solve g/4 .. 4g.
+
+    `table` has length_generalisation's rows. A model solves a gap when its test accuracy there
+    is at least `threshold`; the factor of a test gap is test_gap / train_gap rounded to a
+    power of 2 (g/4 of g = 5 is gap 1). Counts pool every training gap of a row, so short
+    gaps weigh as much as long ones. Rows: model, init_label, then "k of n" per factor.
+    """
+    t = table.assign(factor=2.0 ** np.round(np.log2(table["test_gap"] / table["train_gap"])),
+                     solved=table["test_accuracy"] >= threshold)
+    own = t[t["factor"] == 1].set_index(["model", "init_label", "train_gap", "seed"])["solved"].rename("own")
+    t = t.join(own, on=["model", "init_label", "train_gap", "seed"])
+    grouped = t[t["own"]].groupby(["model", "init_label", "factor"])["solved"]
+    counts = (grouped.sum().astype(int).astype(str) + " of " + grouped.size().astype(str)).unstack("factor")
+    counts = counts.reindex(columns=list(GENERALISATION_FACTORS)).rename(columns=FACTOR_NAMES)
+    return counts.reset_index().rename_axis(columns=None)
 
 
 def length_generalisation(results, task=None):
@@ -231,7 +253,12 @@ def length_generalisation(results, task=None):
         bar.update(len(cfgs))
         keras.backend.clear_session()
     bar.close()
-    return save_analysis(rows, results, "length_generalisation", plot_length_generalisation)
+    table = save_analysis(rows, results, "length_generalisation", plot_length_generalisation)
+    write_text(f"{results}/length_generalisation_held.md",
+               f"Models that solved their training gap g (test accuracy >= {THRESHOLD}), and how many of them "
+               f"also solve g/4 .. 4g, pooled over training gaps (`make generalisation`):\n\n"
+               + markdown_table(generalisation_held(table)))
+    return table
 
 
 def plot_length_generalisation(table, out):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.records import write_csv, write_text
+from experiments.tables import markdown_table
 
 SHAPES = [(64, 100, 64), (32, 500, 128)]  # (batch, timesteps, units)
 D, K = 16, 8
@@ -168,8 +169,5 @@ def bench(cells, shapes=SHAPES, repeats=10, warmup=2, out=None):
 
 def markdown(table):
     cols = ["cell", "impl", "batch", "timesteps", "units", "train_ms", "infer_ms", "train_vs_keras", "train_vs_torch", "train_gflops"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in table[cols].iterrows():
-        lines.append("| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |")
     peak = table["machine_matmul_gflops"].iloc[0]
-    return "\n".join(lines) + f"\n\nMachine matmul rate (2048^3, float32, TensorFlow): {peak} GFLOP/s.\n"
+    return markdown_table(table[cols]) + f"\nMachine matmul rate (2048^3, float32, TensorFlow): {peak} GFLOP/s.\n"

@@ -7,6 +7,14 @@ THRESHOLD = 0.9  # "remembers at this gap": mean test accuracy at least this
 KEYS = ["task", "model", "init_label"]
 
 
+def markdown_table(frame):
+    """A DataFrame as a GitHub markdown table: its columns as the header, its index dropped, NaN empty."""
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
 def results_only(summary):
     """The rows that are results, with a diverged run's accuracy set to chance.
 

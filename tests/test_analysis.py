@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.analysis import class_coverage, generalisation_gaps, gradient_flow, input_gradient_norms, last_gain, learning_speed, length_generalisation, unsolved_runs
+from experiments.analysis import class_coverage, generalisation_gaps, generalisation_held, gradient_flow, input_gradient_norms, last_gain, learning_speed, length_generalisation, unsolved_runs
 from experiments.config import RunConfig
 from experiments.report import report
 
@@ -63,6 +63,7 @@ def test_length_generalisation_diagonal_equals_the_summary(analysed, monkeypatch
     np.testing.assert_array_equal(merged["test_accuracy_x"], merged["test_accuracy_y"])
     assert set(table[table["train_gap"] == 4]["test_gap"]) == set(generalisation_gaps(4)) == {1, 2, 4, 8, 16}
     assert (analysed / "figures" / "length_generalisation.png").stat().st_size > 10_000
+    assert "| solved g |" in (analysed / "length_generalisation_held.md").read_text()
     # A second run reuses every score from scores.json: no model is loaded, the table is the same.
     from experiments.backend import keras
 
@@ -220,3 +221,19 @@ def test_unsolved_runs_are_every_run_below_the_threshold_recounted_from_its_mode
     record = json.loads((analysed / "runs" / f"{run['run_id']}.json").read_text())
     assert row["sequences_seen"] == record["sequences_seen"] and row["last_gain_sequences"] == last_gain(record["history"], 8)
     assert (analysed / "figures" / "unsolved_runs.png").stat().st_size > 5_000
+
+
+def test_generalisation_held_counts_only_models_that_solved_their_own_gap():
+    rows = []
+    # Seed 0 solves gap 8 and holds it at 16 only; seed 1 solves 8 and holds nothing else;
+    # seed 2 never solves 8, yet scores 1.0 at 2 and 32: it must not be counted anywhere.
+    for seed, scores in ((0, (0.5, 0.2, 0.95, 0.9, 0.1)), (1, (0.3, 0.3, 1.0, 0.89, 0.2)), (2, (1.0, 0.1, 0.5, 0.1, 1.0))):
+        rows += [{"model": "lstm", "init_label": "x", "seed": seed, "train_gap": 8, "test_gap": gap, "test_accuracy": acc}
+                 for gap, acc in zip(generalisation_gaps(8), scores)]
+    # Gap 5: g/4 is gap 1 (ratio 0.2), still the g/4 column.
+    rows += [{"model": "rnn", "init_label": "y", "seed": 0, "train_gap": 5, "test_gap": gap, "test_accuracy": acc}
+             for gap, acc in zip(generalisation_gaps(5), (1.0, 0.0, 1.0, 0.0, 0.0))]
+    held = generalisation_held(pd.DataFrame(rows)).set_index("model")
+    assert list(held.columns) == ["init_label", "g/4", "g/2", "solved g", "2g", "4g"]
+    assert held.loc["lstm", ["g/4", "g/2", "solved g", "2g", "4g"]].tolist() == ["0 of 2", "0 of 2", "2 of 2", "1 of 2", "0 of 2"]
+    assert held.loc["rnn", ["g/4", "g/2", "solved g", "2g", "4g"]].tolist() == ["1 of 1", "0 of 1", "1 of 1", "0 of 1", "0 of 1"]
