@@ -7,7 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.analysis import class_coverage, generalisation_gaps, generalisation_held, gradient_flow, input_gradient_norms, last_gain, learning_speed, length_generalisation, unsolved_runs
+from experiments.analysis import (
+    class_coverage,
+    generalisation_gaps,
+    generalisation_held,
+    gradient_flow,
+    input_gradient_norms,
+    last_gain,
+    learning_speed,
+    length_generalisation,
+    unsolved_runs,
+)
 from experiments.config import RunConfig
 from experiments.report import report
 
