@@ -72,6 +72,12 @@ def entry(run_id, gap=None):
     return run_id if gap is None else f"{run_id} at gap {gap}"
 
 
+def of_runs(cache, run_ids):
+    """The entries of `cache` that belong to these runs: each one's own score and its other test gaps'."""
+    run_ids = set(run_ids)
+    return {name: score for name, score in cache.items() if name.split(" at gap ")[0] in run_ids}
+
+
 def load(results):
     """{entry: (key, test_accuracy, test_loss)}; a missing or unreadable file is an empty cache."""
     try:

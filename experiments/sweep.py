@@ -287,17 +287,25 @@ def reuse_results(configs, results, source):
     """Copy into `results` the result of every config that `source` holds and `results` lacks:
     its model, then its record (the record last, so a crash leaves no record without its
     model). A run id is a hash of the whole config, so an equal id is the same run. Errors and
-    ok records without a model are not results and are not copied. Returns how many runs."""
+    ok records without a model are not results and are not copied. The scores `source` holds
+    for the copied runs (its scores.json, at every test gap) come too: a score's key hashes the
+    model's bytes, the test set and the code, not the folder, so `make evaluate` here reuses
+    exactly those whose key still matches. Returns how many runs."""
+    from experiments import score_cache
+
     source = Path(source)
-    copied = 0
+    copied = []
     copy = lambda src, dst: atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
     for cfg in configs:
         if recorded_outcome(source, cfg.run_id) in ("ok", "diverged") and needs_run(recorded_outcome(results, cfg.run_id)):
             if model_path(source, cfg.run_id).exists():
                 copy(model_path(source, cfg.run_id), model_path(results, cfg.run_id))
             copy(record_path(source, cfg.run_id), record_path(results, cfg.run_id))
-            copied += 1
-    return copied
+            copied.append(cfg.run_id)
+    ours = score_cache.of_runs(score_cache.load(source), copied)
+    if ours:
+        score_cache.save(results, ours)
+    return len(copied)
 
 
 def sweep(configs, results, executor="process", workers=None, progress=True, retry=False, seeds_per_model=SEEDS_PER_MODEL,

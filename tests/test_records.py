@@ -365,6 +365,8 @@ def test_the_code_digest_follows_the_cells_source(tmp_path, monkeypatch):
 def test_a_sweep_reuses_another_folders_results_instead_of_training(copied, tmp_path):
     """reuse=DIR copies each run's record and model, byte for byte, and trains nothing; a run
     DIR lacks is still trained; a folder without runs/ is refused before anything is created."""
+    from experiments import score_cache
+
     configs = presets.expand("quick")
     lacking = next(c for c in configs if c.gap == min(x.gap for x in configs))
     (copied / "runs" / f"{lacking.run_id}.json").unlink()
@@ -376,6 +378,10 @@ def test_a_sweep_reuses_another_folders_results_instead_of_training(copied, tmp_
             assert (target / "runs" / f"{cfg.run_id}.json").read_bytes() == (copied / "runs" / f"{cfg.run_id}.json").read_bytes()
             assert (target / "models" / f"{cfg.run_id}.keras").read_bytes() == (copied / "models" / f"{cfg.run_id}.keras").read_bytes()
     assert json.loads((target / "runs" / f"{lacking.run_id}.json").read_text())["status"] == "ok"
+    # The copied runs' scores come along (and only theirs): evaluate here need not score them again.
+    source_scores, target_scores = score_cache.load(copied), score_cache.load(target)
+    assert set(target_scores) == set(source_scores) - {lacking.run_id}
+    assert all(target_scores[name] == source_scores[name] for name in target_scores)
     with pytest.raises(UsageError, match="reuse=.*no runs/ folder"):
         sweep(configs, tmp_path / "never", executor="local", progress=False, reuse=tmp_path / "nothing")
     assert not (tmp_path / "never").exists()
