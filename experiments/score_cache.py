@@ -67,15 +67,18 @@ def run_key(model_file, n_test, code, gap=None):
     return h.hexdigest()
 
 
+AT_GAP = " at gap "  # an entry's name: the run id, then this and the test gap where it is not the run's own
+
+
 def entry(run_id, gap=None):
     """The name of a run's score at its own gap (None), or at another test gap."""
-    return run_id if gap is None else f"{run_id} at gap {gap}"
+    return run_id if gap is None else f"{run_id}{AT_GAP}{gap}"
 
 
 def of_runs(cache, run_ids):
     """The entries of `cache` that belong to these runs: each one's own score and its other test gaps'."""
     run_ids = set(run_ids)
-    return {name: score for name, score in cache.items() if name.split(" at gap ")[0] in run_ids}
+    return {name: score for name, score in cache.items() if name.split(AT_GAP)[0] in run_ids}
 
 
 def load(results):
