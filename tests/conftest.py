@@ -1,9 +1,11 @@
 import hashlib
 import pathlib
+import shutil
 import subprocess
 import sys
 
 import pytest
+from filelock import FileLock
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -24,9 +26,30 @@ def snapshot(folder):
 
 
 @pytest.fixture(scope="session")
-def quick_results(tmp_path_factory):
-    """The quick preset swept, evaluated and plotted into a scratch folder through the CLI."""
-    results = tmp_path_factory.mktemp("quick")
+def quick_results(tmp_path_factory, worker_id):
+    """The quick preset swept, evaluated and plotted into a scratch folder through the CLI.
+
+    Built once per test session, not once per pytest-xdist worker: the first worker to ask
+    builds it under a file lock in the folder the workers share, the others wait and reuse it
+    (the pattern of pytest-xdist's docs). It took 30 s alone and about 100 s per worker with
+    two workers contending (experiments/PERF_NOTES.md, session 10). Tests read it; a test
+    that writes works on a copy.
+    """
+    if worker_id == "master":  # no xdist: nothing to share
+        return build_quick(tmp_path_factory.mktemp("quick"))
+    shared = tmp_path_factory.getbasetemp().parent  # this session's, above every worker's own
+    results = shared / "quick"
+    with FileLock(str(shared / "quick.lock")):
+        if not results.exists():
+            # built aside and renamed when complete: a worker that failed halfway leaves no
+            # folder that the next one would take for a finished one
+            shutil.rmtree(shared / "quick.partial", ignore_errors=True)
+            build_quick(shared / "quick.partial")
+            (shared / "quick.partial").rename(results)
+    return results
+
+
+def build_quick(results):
     for command in (["sweep", "preset=quick"], ["evaluate"], ["plot"]):
         out = cli(*command, f"results={results}")
         assert out.returncode == 0, out.stderr

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -67,12 +68,14 @@ def test_a_panel_of_many_cells_widens_and_keeps_its_legend_outside(quick_results
     assert widths["few"] == round(4.6 * 130) and widths["many"] == round(7.2 * 130)  # one panel each, 130 dpi
 
 
-def test_rerun_skips_recorded_runs_and_changes_nothing(quick_results):
-    before = snapshot(quick_results / "runs")
-    out = cli("sweep", "preset=quick", f"results={quick_results}", "executor=local")
+def test_rerun_skips_recorded_runs_and_changes_nothing(quick_results, tmp_path):
+    results = tmp_path / "r"  # a copy: other workers' tests read quick_results meanwhile
+    shutil.copytree(quick_results, results)
+    before = snapshot(results / "runs")
+    out = cli("sweep", "preset=quick", f"results={results}", "executor=local")
     assert out.returncode == 0, out.stderr
     assert "6 already recorded and skipped, 0 to run" in out.stderr
-    assert snapshot(quick_results / "runs") == before
+    assert snapshot(results / "runs") == before
 
 
 def test_evaluate_matches_training_time_scores(quick_results):
@@ -138,8 +141,6 @@ def test_xla_is_on_when_asked_despite_op_determinism():
 
 
 def test_corrupt_record_is_reported_and_skipped(quick_results, tmp_path, capsys):
-    import shutil
-
     results = tmp_path / "r"
     shutil.copytree(quick_results, results)
     (results / "runs" / "broken.json").write_text('{"config": ')
@@ -343,8 +344,6 @@ def test_every_task_runs_through_the_pipeline(tmp_path):
 
 def test_run_ids_of_committed_records_stay_valid(quick_results, tmp_path):
     """Fields added later leave earlier run ids alone, and old records still evaluate."""
-    import shutil
-
     # the id of results/lstm_family/runs/lstm-fluent-gap10-seed0-1ade179a47.json, recorded
     # before `optimizer`, `chrono_tmax`, `fused` and `jit_compile` existed: it must stay valid
     assert RunConfig(model="lstm", gap=10, seed=0).run_id == "lstm-fluent-gap10-seed0-1ade179a47"

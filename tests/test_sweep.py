@@ -15,7 +15,7 @@ from experiments.sweep import sweep
 
 pytestmark = pytest.mark.slow  # processes, sweeps or XLA compiles: left out by `make test-fast`
 
-SWEEP = ["sweep", "preset=quick", "seeds=0,1"]  # 12 runs of about a second
+SWEEP = ["sweep", "preset=quick"]  # 6 runs of about a second
 
 
 def start(args, results):
@@ -40,7 +40,7 @@ def wait_for_records(results, n, proc, timeout=300):
 
 def check_complete(results):
     """Every run of the sweep recorded exactly once, every record parses."""
-    expected = {c.run_id for c in presets.expand("quick", seeds=(0, 1))}
+    expected = {c.run_id for c in presets.expand("quick")}
     files = [p for p in (results / "runs").glob("*.json") if not p.name.startswith(".")]
     ids = [json.loads(p.read_text())["run_id"] for p in files]
     assert sorted(ids) == sorted(expected)
@@ -49,17 +49,17 @@ def check_complete(results):
 
 def test_sigkill_mid_sweep_loses_only_runs_in_flight(tmp_path):
     proc = start(SWEEP + ["executor=process"], tmp_path)  # the default executor, workers and all
-    wait_for_records(tmp_path, 3, proc)
+    wait_for_records(tmp_path, 2, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = {p.name for p in (tmp_path / "runs").glob("[!.]*.json")}
-    assert 3 <= len(done_before) < 12
+    assert 2 <= len(done_before) < 6
     for path in (tmp_path / "runs").glob("[!.]*.json"):
         json.loads(path.read_text())  # a killed sweep leaves no half-written record
     rerun = start(SWEEP + ["executor=process"], tmp_path)
     _, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err
-    assert f"{len(done_before)} already recorded and skipped, {12 - len(done_before)} to run" in err
+    assert f"{len(done_before)} already recorded and skipped, {6 - len(done_before)} to run" in err
     check_complete(tmp_path)
 
 
