@@ -186,19 +186,21 @@ def generalisation_gaps(gap):
     return sorted({max(1, int(gap * f)) for f in GENERALISATION_FACTORS})
 
 
-def generalisation_held(table, threshold=THRESHOLD):
+def generalisation_held(table, threshold=THRESHOLD, by_gap=False):
     """Of the models that solved the gap g they were trained at, how many also solve g/4 .. 4g.
 
     `table` has length_generalisation's rows. A model solves a gap when its test accuracy there
     is at least `threshold`; the factor of a test gap is test_gap / train_gap rounded to a
     power of 2 (g/4 of g = 5 is gap 1). Counts pool every training gap of a row, so short
-    gaps weigh as much as long ones. Rows: model, init_label, then "k of n" per factor.
+    gaps weigh as much as long ones; `by_gap` keeps one row per training gap instead, to see
+    where a pooled difference lives. Rows: model, init_label (and train_gap), then "k of n"
+    per factor.
     """
     t = table.assign(factor=2.0 ** np.round(np.log2(table["test_gap"] / table["train_gap"])),
                      solved=table["test_accuracy"] >= threshold)
     own = t[t["factor"] == 1].set_index(["model", "init_label", "train_gap", "seed"])["solved"].rename("own")
     t = t.join(own, on=["model", "init_label", "train_gap", "seed"])
-    grouped = t[t["own"]].groupby(["model", "init_label", "factor"])["solved"]
+    grouped = t[t["own"]].groupby(["model", "init_label", *(["train_gap"] if by_gap else []), "factor"])["solved"]
     counts = (grouped.sum().astype(int).astype(str) + " of " + grouped.size().astype(str)).unstack("factor")
     counts = counts.reindex(columns=list(GENERALISATION_FACTORS)).rename(columns=FACTOR_NAMES)
     return counts.reset_index().rename_axis(columns=None)
@@ -257,7 +259,8 @@ def length_generalisation(results, task=None):
     write_text(f"{results}/length_generalisation_held.md",
                f"Models that solved their training gap g (test accuracy >= {THRESHOLD}), and how many of them "
                f"also solve g/4 .. 4g, pooled over training gaps (`make generalisation`):\n\n"
-               + markdown_table(generalisation_held(table)))
+               + markdown_table(generalisation_held(table))
+               + "\nThe same, per training gap g:\n\n" + markdown_table(generalisation_held(table, by_gap=True)))
     return table
 
 

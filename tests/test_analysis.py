@@ -247,3 +247,9 @@ def test_generalisation_held_counts_only_models_that_solved_their_own_gap():
     assert list(held.columns) == ["init_label", "g/4", "g/2", "solved g", "2g", "4g"]
     assert held.loc["lstm", ["g/4", "g/2", "solved g", "2g", "4g"]].tolist() == ["0 of 2", "0 of 2", "2 of 2", "1 of 2", "0 of 2"]
     assert held.loc["rnn", ["g/4", "g/2", "solved g", "2g", "4g"]].tolist() == ["1 of 1", "0 of 1", "1 of 1", "0 of 1", "0 of 1"]
+    # Per training gap: lstm trained at 16 too, where its one solved model also solves 32.
+    rows += [{"model": "lstm", "init_label": "x", "seed": 0, "train_gap": 16, "test_gap": gap, "test_accuracy": acc}
+             for gap, acc in zip(generalisation_gaps(16), (0.1, 0.1, 0.99, 0.95, 0.1))]
+    per_gap = generalisation_held(pd.DataFrame(rows), by_gap=True).set_index(["model", "train_gap"])
+    assert per_gap.loc[("lstm", 8), "2g"] == "1 of 2" and per_gap.loc[("lstm", 16), "2g"] == "1 of 1"
+    assert generalisation_held(pd.DataFrame(rows)).set_index("model").loc["lstm", "2g"] == "2 of 3"
