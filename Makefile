@@ -113,7 +113,7 @@ reproduce: venv ## The committed results: sweep PRESET (default), evaluate, plot
 test: venv ## Run the whole test suite (pytest, one worker per core), as CI does
 	$(PY) -m pytest -q -n auto --durations=10 tests
 
-test-fast: venv ## The tests not marked slow (no subprocess, sweep, Ray or XLA compile): under a minute
+test-fast: venv ## The tests not marked slow (no subprocess, sweep, Ray or XLA compile): about 2 minutes
 	$(PY) -m pytest -q -m "not slow" tests
 
 lint: venv ## Check the code with ruff (configured in pyproject.toml)
