@@ -27,6 +27,9 @@ from experiments.records import load_records, write_text
 LEFT = 0.9  # below 90 % of the baseline: the run has left it
 SOLVED = 0.01  # below 1 % of the baseline (MSE 0.0017 on adding): the task is solved
 BITS = 1 / math.log(2)  # nats -> bits
+# The diagnostic beside Arjovsky et al.'s adding rows (presets.py): our protocol to theirs, one
+# choice at a time, at T = 100; `make papers` tabulates it when its records exist.
+LADDER = "adding_protocols"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +174,43 @@ def markdown(results, names):
     return "\n".join(lines)
 
 
+def protocol(cfg):
+    """A run's training protocol in words, from its config (a dict): the fields the ladder varies."""
+    optimiser = "RMSprop" if cfg.get("optimizer") == "rmsprop" else "Adam"
+    if cfg.get("clipvalue"):
+        clip = f"clipvalue {cfg['clipvalue']:g}"
+    else:
+        clip = f"clipnorm {cfg['clipnorm']:g}" if cfg.get("clipnorm") else "no clipping"
+    return f"{optimiser} {cfg['learning_rate']:g}, batch {cfg['batch_size']}, {cfg['units']} units, {cfg['recurrent_init']} recurrent, {clip}"
+
+
+def ladder_markdown(folder):
+    """The ladder's table: per protocol (in the preset's order), when each seed left the
+    baseline and solved the task; "" when `folder` holds no records."""
+    from experiments.presets import expand
+
+    if not (Path(folder) / "runs").is_dir():
+        return ""
+    records = load_records(folder, warn=False)
+    order = list(dict.fromkeys(protocol(dataclasses.asdict(cfg)) for cfg in expand(LADDER)))
+    table = curves(folder)
+    table["protocol"] = table["run_id"].map({r["run_id"]: protocol(r["config"]) for r in records})
+    lines = [f"## Why: adding T = 100 from our protocol to Arjovsky et al.'s (`{LADDER}`, MSE)", "",
+             "Our default protocol first, then one of Arjovsky et al.'s choices at a time, then their whole protocol at "
+             "our rate and at theirs. Their paper: the LSTM leaves the baseline after ~1,000-1,500 updates at T = 100.", "",
+             "| protocol | seeds | left the baseline at (updates) | solved at (updates) | budget (updates) |", "|---|---|---|---|---|"]
+    for name in sorted(table["protocol"].unique(), key=lambda p: order.index(p) if p in order else len(order)):
+        runs = [run for _, run in table[table["protocol"] == name].groupby("run_id")]
+        cells = []
+        for fraction in (LEFT, SOLVED):
+            when = [first_below(run, fraction) for run in runs]
+            done = sorted(u for u in when if u is not None)
+            cells.append(f"{len(done)} of {len(runs)}" + (f": {', '.join(f'{u:,}' for u in done)}" if done else ""))
+        budget = min(int(run["budget"].iloc[0]) for run in runs)
+        lines.append(f"| {name} | {len(runs)} | {cells[0]} | {cells[1]} | {budget:,} |")
+    return "\n".join(lines + [""])
+
+
 def plot_curves(results, name):
     """RESULTS/papers/<name>/learning_curves.{png,pdf}: loss against updates, one panel per gap."""
     from experiments.plot import cell_palette, layout, save_figure
@@ -218,5 +258,5 @@ def papers(results, names=None):
         raise UsageError(f"no paper results under {results}/papers/: run `make papers-sweep` first")
     written = [path for name in names for path in plot_curves(results, name)]
     out = Path(results) / "papers" / "papers.md"
-    write_text(out, markdown(results, names) + "\n")
+    write_text(out, markdown(results, names) + "\n" + ladder_markdown(Path(results) / "papers" / LADDER))
     return written + [str(out)]

@@ -146,7 +146,7 @@ PRESETS["adding_protocols"] = [
     {**ADDING_T100, **ARJOVSKY, "units": 128, "learning_rate": 3e-3, "budget": 8_000 * 20},
     {**ADDING_T100, **ARJOVSKY, "units": 128, "budget": 10_000 * 20},
 ]
-PAPER_PRESETS = ("arjovsky_adding", "arjovsky_copy", "tallec_adding", "tallec_copy", "bai_adding")
+PAPER_PRESETS = ("arjovsky_adding", "arjovsky_copy", "tallec_adding", "tallec_copy", "bai_adding", "adding_protocols")
 PRESETS["jozefowicz_forget_bias"] = [
     # Jozefowicz et al. 2015: an LSTM forget-gate bias of 1 closes most of the gap to the best
     # architectures; 0 is the bias they found wanting. Same task and protocol as `default`.

@@ -86,3 +86,24 @@ def test_clipvalue_clips_element_wise_and_excludes_clipnorm():
     assert optimizer.clipvalue == 0.5 and optimizer.clipnorm is None
     assert RunConfig(units=4).run_id == RunConfig(units=4, clipvalue=None).run_id  # unset, old run ids stay
     assert build_model(RunConfig(units=4)).optimizer.clipnorm == 1.0
+
+
+def test_the_adding_ladder_tabulates_each_protocol_in_the_presets_order(tmp_path):
+    """One row per protocol of `adding_protocols`, in its order, with when each seed left and solved."""
+    base = TASKS["adding"].baseline_loss(100)
+    cfgs = presets.expand(papers.LADDER)
+    protocols = list(dict.fromkeys(papers.protocol(dataclasses.asdict(c)) for c in cfgs))
+    assert len(cfgs) == 15 and len(protocols) == 5
+    assert protocols[0] == "Adam 0.003, batch 64, 64 units, orthogonal recurrent, clipnorm 1"
+    assert protocols[-1] == "RMSprop 0.001, batch 20, 128 units, glorot_uniform recurrent, clipvalue 1"
+    last = [c for c in cfgs if papers.protocol(dataclasses.asdict(c)) == protocols[-1]]
+    first = [c for c in cfgs if papers.protocol(dataclasses.asdict(c)) == protocols[0]]
+    for cfg in last:  # never leaves
+        write(tmp_path, papers.LADDER, cfg, [base] * 100)
+    for cfg, leave in zip(first, (11, 12, 30)):  # evaluations of 100 updates; the third leaves but never solves
+        write(tmp_path, papers.LADDER, cfg, [base] * leave + [0.5 * base] + ([0.001 * base] if leave < 30 else []))
+    text = papers.ladder_markdown(tmp_path / "papers" / papers.LADDER)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "units" in line]
+    assert rows == [f"| {protocols[0]} | 3 | 3 of 3: 1,200, 1,300, 3,100 | 2 of 3: 1,300, 1,400 | 4,000 |",
+                    f"| {protocols[-1]} | 3 | 0 of 3 | 0 of 3 | 10,000 |"]
+    assert papers.ladder_markdown(tmp_path / "nothing") == ""
