@@ -184,23 +184,33 @@ def protocol(cfg):
     return f"{optimiser} {cfg['learning_rate']:g}, batch {cfg['batch_size']}, {cfg['units']} units, {cfg['recurrent_init']} recurrent, {clip}"
 
 
+def ladder_order():
+    """The ladder's protocols in the preset's order."""
+    from experiments.presets import expand
+
+    return list(dict.fromkeys(protocol(dataclasses.asdict(cfg)) for cfg in expand(LADDER)))
+
+
+def ladder_curves(folder):
+    """`curves(folder)` with each run's protocol (`protocol`) as its "label"."""
+    table = curves(folder)
+    table["label"] = table["run_id"].map({r["run_id"]: protocol(r["config"]) for r in load_records(folder, warn=False)})
+    return table
+
+
 def ladder_markdown(folder):
     """The ladder's table: per protocol (in the preset's order), when each seed left the
     baseline and solved the task; "" when `folder` holds no records."""
-    from experiments.presets import expand
-
     if not (Path(folder) / "runs").is_dir():
         return ""
-    records = load_records(folder, warn=False)
-    order = list(dict.fromkeys(protocol(dataclasses.asdict(cfg)) for cfg in expand(LADDER)))
-    table = curves(folder)
-    table["protocol"] = table["run_id"].map({r["run_id"]: protocol(r["config"]) for r in records})
+    order = ladder_order()
+    table = ladder_curves(folder)
     lines = [f"## Why: adding T = 100 from our protocol to Arjovsky et al.'s (`{LADDER}`, MSE)", "",
              "Our default protocol first, then one of Arjovsky et al.'s choices at a time, then their whole protocol at "
              "our rate and at theirs. Their paper: the LSTM leaves the baseline after ~1,000-1,500 updates at T = 100.", "",
              "| protocol | seeds | left the baseline at (updates) | solved at (updates) | budget (updates) |", "|---|---|---|---|---|"]
-    for name in sorted(table["protocol"].unique(), key=lambda p: order.index(p) if p in order else len(order)):
-        runs = [run for _, run in table[table["protocol"] == name].groupby("run_id")]
+    for name in sorted(table["label"].unique(), key=lambda p: order.index(p) if p in order else len(order)):
+        runs = [run for _, run in table[table["label"] == name].groupby("run_id")]
         cells = []
         for fraction in (LEFT, SOLVED):
             when = [first_below(run, fraction) for run in runs]
@@ -213,50 +223,72 @@ def ladder_markdown(folder):
 
 def plot_curves(results, name):
     """RESULTS/papers/<name>/learning_curves.{png,pdf}: loss against updates, one panel per gap."""
-    from experiments.plot import cell_palette, layout, save_figure
-
-    import matplotlib.pyplot as plt  # isort: skip  (plot sets the Agg backend first)
-
     paper = PAPERS[name]
     folder = Path(results) / "papers" / name
     table = curves(folder, paper.scale)
     if table.empty:
         raise UsageError(f"no records with a history in {folder}: run `make papers-sweep PAPER={name}` first")
     table["label"] = table["model"] + table["forget_bias"].map(lambda b: "" if b == "default" else f" ({b} forget bias)")
+    return draw_curves(table, paper.marks, paper.unit, f"{paper.title}: our learning curves at the paper's protocol", folder)
+
+
+def plot_ladder(folder):
+    """FOLDER/figures/learning_curves.{png,pdf} of the adding ladder: one curve per protocol,
+    with Arjovsky et al.'s reported departure at T = 100 shaded."""
+    table = ladder_curves(folder)
+    marks = [m for m in PAPERS["arjovsky_adding"].marks if m.model == "lstm" and m.gap == 100]
+    title = "Adding T = 100: from our protocol to Arjovsky et al.'s"
+    return draw_curves(table, marks, "MSE", title, folder, order=ladder_order())
+
+
+def draw_curves(table, marks, unit, title, folder, order=None):
+    """Loss against updates from a `curves` table with a "label" column (one line and band per
+    label, in `order` or sorted), one panel per gap; `marks` are the published numbers drawn on
+    their gap's panel."""
+    from experiments.plot import cell_palette, layout, save_figure
+
+    import matplotlib.pyplot as plt  # isort: skip  (plot sets the Agg backend first)
+
     gaps = sorted(table["gap"].unique())
     palette = cell_palette(sorted(table["label"].unique()))
     fig, axes = plt.subplots(1, len(gaps), figsize=(max(6.0, 4.2 * len(gaps)), 3.6), squeeze=False)
     for ax, gap in zip(axes[0], gaps):
         part = table[table["gap"] == gap]
-        for label, rows in part.groupby("label"):
+        for label in [lab for lab in order or sorted(part["label"].unique()) if lab in set(part["label"])]:
+            rows = part[part["label"] == label]
             wide = rows.pivot_table(index="updates", columns="seed", values="loss").sort_index().ffill()
             colour = palette[label]
             ax.plot(wide.index, wide.median(axis=1), color=colour, label=f"{label} ({wide.shape[1]} seeds)")
             ax.fill_between(wide.index, wide.min(axis=1), wide.max(axis=1), color=colour, alpha=0.2, linewidth=0)
         ax.axhline(part["baseline"].iloc[0], color="grey", linestyle="--", linewidth=1, label="input-blind baseline")
-        for mark in paper.marks:
+        for mark in marks:
             if mark.gap != gap:
                 continue
             if mark.kind == "value":
                 ax.plot([mark.updates[1]], [mark.loss], marker="*", markersize=11, color="black", linestyle="none")
             elif mark.kind != "stays":
                 ax.axvspan(*mark.updates, color="black", alpha=0.15, linewidth=0)
-        ax.set(title=f"T = {gap}", xlabel="updates", ylabel=f"validation loss ({paper.unit})", yscale="log")
+        ax.set(title=f"T = {gap}", xlabel="updates", ylabel=f"validation loss ({unit})", yscale="log")
         ax.legend(fontsize=7)
     caption = ("line = median over seeds, band = lowest to highest seed; grey span = the paper's reported "
                "departure or solution point; star = the paper's reported value; dashed = input-blind baseline")
-    layout(fig, f"{paper.title}: our learning curves at the paper's protocol", caption)
-    return save_figure(fig, folder / "figures" / "learning_curves")
+    layout(fig, title, caption)
+    return save_figure(fig, Path(folder) / "figures" / "learning_curves")
 
 
 def papers(results, names=None):
-    """Learning-curve figures of every paper with records, and RESULTS/papers/papers.md."""
+    """Learning-curve figures of every paper with records (and of the adding ladder, when all
+    are drawn and it has records), and RESULTS/papers/papers.md."""
+    ladder = Path(results) / "papers" / LADDER
+    with_ladder = names is None and (ladder / "runs").is_dir()
     names = list(names or [n for n in PAPERS if (Path(results) / "papers" / n / "runs").is_dir()])
     for name in names:
         check_choice("paper", name, PAPERS)
-    if not names:
+    if not names and not with_ladder:
         raise UsageError(f"no paper results under {results}/papers/: run `make papers-sweep` first")
     written = [path for name in names for path in plot_curves(results, name)]
+    if with_ladder:
+        written += plot_ladder(ladder)
     out = Path(results) / "papers" / "papers.md"
-    write_text(out, markdown(results, names) + "\n" + ladder_markdown(Path(results) / "papers" / LADDER))
+    write_text(out, markdown(results, names) + "\n" + (ladder_markdown(ladder) if with_ladder else ""))
     return written + [str(out)]

@@ -107,3 +107,5 @@ def test_the_adding_ladder_tabulates_each_protocol_in_the_presets_order(tmp_path
     assert rows == [f"| {protocols[0]} | 3 | 3 of 3: 1,200, 1,300, 3,100 | 2 of 3: 1,300, 1,400 | 4,000 |",
                     f"| {protocols[-1]} | 3 | 0 of 3 | 0 of 3 | 10,000 |"]
     assert papers.ladder_markdown(tmp_path / "nothing") == ""
+    written = papers.papers(tmp_path)  # the ladder alone beside no paper: its figure and its table
+    assert any("adding_protocols/figures/learning_curves.png" in p for p in written)
