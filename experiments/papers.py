@@ -238,10 +238,11 @@ def plot_ladder(folder):
     table = ladder_curves(folder)
     marks = [m for m in PAPERS["arjovsky_adding"].marks if m.model == "lstm" and m.gap == 100]
     title = "Adding T = 100: from our protocol to Arjovsky et al.'s"
-    return draw_curves(table, marks, "MSE", title, folder, order=ladder_order())
+    # The legend beside the axes: the protocols' names are long and the curves fill the panel.
+    return draw_curves(table, marks, "MSE", title, folder, order=ladder_order(), legend_outside=True)
 
 
-def draw_curves(table, marks, unit, title, folder, order=None):
+def draw_curves(table, marks, unit, title, folder, order=None, legend_outside=False):
     """Loss against updates from a `curves` table with a "label" column (one line and band per
     label, in `order` or sorted), one panel per gap; `marks` are the published numbers drawn on
     their gap's panel."""
@@ -251,7 +252,8 @@ def draw_curves(table, marks, unit, title, folder, order=None):
 
     gaps = sorted(table["gap"].unique())
     palette = cell_palette(sorted(table["label"].unique()))
-    fig, axes = plt.subplots(1, len(gaps), figsize=(max(6.0, 4.2 * len(gaps)), 3.6), squeeze=False)
+    width = max(6.0, 4.2 * len(gaps)) + (5.0 if legend_outside else 0)
+    fig, axes = plt.subplots(1, len(gaps), figsize=(width, 3.6), squeeze=False)
     for ax, gap in zip(axes[0], gaps):
         part = table[table["gap"] == gap]
         for label in [lab for lab in order or sorted(part["label"].unique()) if lab in set(part["label"])]:
@@ -269,7 +271,7 @@ def draw_curves(table, marks, unit, title, folder, order=None):
             elif mark.kind != "stays":
                 ax.axvspan(*mark.updates, color="black", alpha=0.15, linewidth=0)
         ax.set(title=f"T = {gap}", xlabel="updates", ylabel=f"validation loss ({unit})", yscale="log")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, **({"loc": "upper left", "bbox_to_anchor": (1.02, 1)} if legend_outside else {}))
     caption = ("line = median over seeds, band = lowest to highest seed; grey span = the paper's reported "
                "departure or solution point; star = the paper's reported value; dashed = input-blind baseline")
     layout(fig, title, caption)
