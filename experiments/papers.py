@@ -181,7 +181,9 @@ def protocol(cfg):
         clip = f"clipvalue {cfg['clipvalue']:g}"
     else:
         clip = f"clipnorm {cfg['clipnorm']:g}" if cfg.get("clipnorm") else "no clipping"
-    return f"{optimiser} {cfg['learning_rate']:g}, batch {cfg['batch_size']}, {cfg['units']} units, {cfg['recurrent_init']} recurrent, {clip}"
+    text = f"{optimiser} {cfg['learning_rate']:g}, batch {cfg['batch_size']}, {cfg['units']} units, {cfg['recurrent_init']} recurrent, {clip}"
+    kernel = dict(cfg.get("options") or ()).get("kernel_initializer", "glorot_uniform")
+    return text if kernel == "glorot_uniform" else f"{text}, input kernel {kernel.replace('_', ' ')}"
 
 
 def ladder_order():

@@ -20,21 +20,26 @@ from layers.sequence import has_sequence_path
 PACKAGE = "memory_gap"  # the namespace of every class registered for `.keras` saving
 
 RECURRENT_INITS = ("orthogonal", "glorot_uniform", "identity")
+# The input kernel W (D, G*H): Keras draws it as one Glorot-uniform matrix (bound sqrt(6/(D+G*H)));
+# Arjovsky et al. 2016's LSTM draws each gate's (D, H) block on its own (bound sqrt(6/(D+H))),
+# which for a narrow input (the adding task's D = 2) is about sqrt(G) times larger.
+KERNEL_INITS = ("glorot_uniform", "glorot_per_gate")
 FORGET_BIASES = ("zero", "one", "chrono")
 
 
 def blockwise(initializer, n_blocks):
-    """Initialise an (H, n_blocks*H) recurrent kernel one (H, H) gate block at a time.
+    """Initialise an (N, n_blocks*H) kernel one (N, H) gate block at a time.
 
     Keras' built-in cells apply e.g. `orthogonal` to the whole (H, 4H) matrix. Per block is
     what the names promise for each gate: "identity" gives every gate the identity (Le et al.
-    2015), "orthogonal" gives every gate an orthogonal matrix (Saxe et al. 2014).
+    2015), "orthogonal" gives every gate an orthogonal matrix (Saxe et al. 2014). For an input
+    kernel (D, G*H), "glorot_uniform" per block is Arjovsky et al. 2016's per-gate draw.
     """
 
     def init(shape, dtype=None):
-        h = shape[0]
+        block = (shape[0], shape[1] // n_blocks)
         # keras.initializers.get(str) returns a fresh instance, hence a fresh seed, per block.
-        blocks = [keras.initializers.get(initializer)((h, h), dtype=dtype) for _ in range(n_blocks)]
+        blocks = [keras.initializers.get(initializer)(block, dtype=dtype) for _ in range(n_blocks)]
         return ops.concatenate(blocks, axis=1)
 
     return init
@@ -111,9 +116,13 @@ class Cell(keras.layers.Layer):
 
     def build(self, input_shape):
         width = self.n_gates * self.units
-        self.kernel = self.add_weight(shape=(input_shape[-1], width), name="kernel", initializer="glorot_uniform")
+        self.kernel = self.add_weight(shape=(input_shape[-1], width), name="kernel", initializer=self.input_initializer(self.n_gates))
         self.build_recurrent(width)
         self.bias = self.add_weight(shape=self.bias_shape(), name="bias", initializer=self.bias_initializer())
+
+    def input_initializer(self, n_blocks):
+        """The initialiser of an input kernel (N, n_blocks*H): Keras' whole-matrix Glorot."""
+        return "glorot_uniform"
 
     def build_recurrent(self, width):
         """Create the weights that read the previous state, between kernel and bias (Keras' order)."""
@@ -136,11 +145,20 @@ class RecurrentCell(Cell):
         units: H, the size of the hidden state (positive int).
         recurrent_initializer: one of "orthogonal" (default, as in Keras), "glorot_uniform",
             "identity"; applied to each gate's (H, H) block separately.
+        kernel_initializer: "glorot_uniform" (default: the whole (D, G*H) input kernel at
+            once, as in Keras) or "glorot_per_gate" (each gate's (D, H) block on its own, as
+            in Arjovsky et al. 2016's code).
     """
 
-    def __init__(self, units, recurrent_initializer="orthogonal", **kwargs):
+    def __init__(self, units, recurrent_initializer="orthogonal", kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(units, **kwargs)
         self.recurrent_initializer = check_choice("recurrent_initializer", recurrent_initializer, RECURRENT_INITS)
+        self.kernel_initializer = check_choice("kernel_initializer", kernel_initializer, KERNEL_INITS)
+
+    def input_initializer(self, n_blocks):
+        if self.kernel_initializer == "glorot_per_gate":
+            return blockwise("glorot_uniform", n_blocks)
+        return "glorot_uniform"
 
     def build_recurrent(self, width):
         self.recurrent_kernel = self.add_weight(
@@ -150,7 +168,7 @@ class RecurrentCell(Cell):
         )
 
     def cell_args(self):
-        return {**super().cell_args(), "recurrent_initializer": self.recurrent_initializer}
+        return {**super().cell_args(), "recurrent_initializer": self.recurrent_initializer, "kernel_initializer": self.kernel_initializer}
 
 
 def is_cell(entry):

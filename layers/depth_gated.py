@@ -57,7 +57,7 @@ class DepthGatedLSTMCell(LSTMCell):
         self.upper = []
         for layer in range(2, self.n_layers + 1):
             weights = {
-                "kernel": self.add_weight(shape=(self.units, width), name=f"kernel_{layer}", initializer="glorot_uniform"),
+                "kernel": self.add_weight(shape=(self.units, width), name=f"kernel_{layer}", initializer=self.input_initializer(4)),
                 "recurrent_kernel": self.add_weight(shape=(self.units, width), name=f"recurrent_kernel_{layer}", initializer=blockwise(self.recurrent_initializer, 4)),
                 "bias": self.add_weight(shape=(width,), name=f"bias_{layer}", initializer=self.bias_initializer()),
                 "depth_kernel": self.add_weight(shape=(self.units, self.units), name=f"depth_kernel_{layer}", initializer="glorot_uniform"),

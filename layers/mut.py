@@ -28,7 +28,7 @@ class MUTCell(RecurrentCell):
 
     def build(self, input_shape):
         d, h = input_shape[-1], self.units
-        self.kernel = self.add_weight(shape=(d, len(self.input_blocks) * h), name="kernel", initializer="glorot_uniform")
+        self.kernel = self.add_weight(shape=(d, len(self.input_blocks) * h), name="kernel", initializer=self.input_initializer(len(self.input_blocks)))
         self.recurrent_kernel = self.add_weight(
             shape=(h, len(self.recurrent_blocks) * h),
             name="recurrent_kernel",

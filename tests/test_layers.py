@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from experiments.checks import UsageError
 from layers import CELLS, GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from layers.base import is_cell
 
@@ -193,3 +194,19 @@ def test_recurrent_init_is_per_gate_block(init):
         np.testing.assert_array_equal(blocks[0], np.eye(H))
     else:
         assert not np.allclose(blocks[0], blocks[1])  # a fresh draw per block
+
+
+def test_kernel_init_per_gate_draws_each_gate_block_at_its_own_glorot_bound():
+    d, h = 2, 128  # the adding task's input width beside Arjovsky et al.'s 128 units
+    per_gate, whole = LSTMCell(h, kernel_initializer="glorot_per_gate"), LSTMCell(h)
+    for cell in (per_gate, whole):
+        keras.layers.RNN(cell)(np.zeros((1, 3, d), "float32"))
+    blocks = np.split(per_gate.kernel.numpy(), 4, axis=1)
+    bound = np.sqrt(6 / (d + h))  # Glorot-uniform on one (D, H) gate block
+    for block in blocks:
+        assert np.abs(block).max() <= bound and np.abs(block).max() > 0.9 * bound
+    assert not np.allclose(blocks[0], blocks[1])  # a fresh draw per block
+    assert np.abs(whole.kernel.numpy()).max() <= np.sqrt(6 / (d + 4 * h)) < 0.55 * bound  # Keras: one (D, 4H) draw
+    assert LSTMCell.from_config(per_gate.get_config()).kernel_initializer == "glorot_per_gate"
+    with pytest.raises(UsageError, match="kernel_initializer"):
+        LSTMCell(h, kernel_initializer="he_normal")
