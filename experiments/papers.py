@@ -209,7 +209,7 @@ def ladder_markdown(folder):
     table = ladder_curves(folder)
     lines = [f"## Why: adding T = 100 from our protocol to Arjovsky et al.'s (`{LADDER}`, MSE)", "",
              "Our default protocol first, then one of Arjovsky et al.'s choices at a time, then their whole protocol at "
-             "our rate and at theirs. Their paper: the LSTM leaves the baseline after ~1,000-1,500 updates at T = 100.", "",
+             "our rate and at theirs, and last with their input kernel too (Glorot per gate block). Their paper: the LSTM leaves the baseline after ~1,000-1,500 updates at T = 100.", "",
              "| protocol | seeds | left the baseline at (updates) | solved at (updates) | budget (updates) |", "|---|---|---|---|---|"]
     for name in sorted(table["label"].unique(), key=lambda p: order.index(p) if p in order else len(order)):
         runs = [run for _, run in table[table["label"] == name].groupby("run_id")]
