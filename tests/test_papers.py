@@ -93,9 +93,10 @@ def test_the_adding_ladder_tabulates_each_protocol_in_the_presets_order(tmp_path
     base = TASKS["adding"].baseline_loss(100)
     cfgs = presets.expand(papers.LADDER)
     protocols = list(dict.fromkeys(papers.protocol(dataclasses.asdict(c)) for c in cfgs))
-    assert len(cfgs) == 15 and len(protocols) == 5
+    assert len(cfgs) == 18 and len(protocols) == 6
     assert protocols[0] == "Adam 0.003, batch 64, 64 units, orthogonal recurrent, clipnorm 1"
-    assert protocols[-1] == "RMSprop 0.001, batch 20, 128 units, glorot_uniform recurrent, clipvalue 1"
+    assert protocols[-2] == "RMSprop 0.001, batch 20, 128 units, glorot_uniform recurrent, clipvalue 1"
+    assert protocols[-1] == protocols[-2] + ", input kernel glorot per gate"  # the option is named, not dropped
     last = [c for c in cfgs if papers.protocol(dataclasses.asdict(c)) == protocols[-1]]
     first = [c for c in cfgs if papers.protocol(dataclasses.asdict(c)) == protocols[0]]
     for cfg in last:  # never leaves
