@@ -254,8 +254,9 @@ def draw_curves(table, marks, unit, title, folder, order=None, legend_outside=Fa
 
     gaps = sorted(table["gap"].unique())
     palette = cell_palette(sorted(table["label"].unique()))
-    width = max(6.0, 4.2 * len(gaps)) + (5.0 if legend_outside else 0)
-    fig, axes = plt.subplots(1, len(gaps), figsize=(width, 3.6), squeeze=False)
+    # A legend of long protocol names goes below the axes, so that the axes keep their width.
+    size = (9.0, 6.4) if legend_outside else (max(6.0, 4.2 * len(gaps)), 3.6)
+    fig, axes = plt.subplots(1, len(gaps), figsize=size, squeeze=False)
     for ax, gap in zip(axes[0], gaps):
         part = table[table["gap"] == gap]
         for label in [lab for lab in order or sorted(part["label"].unique()) if lab in set(part["label"])]:
@@ -273,7 +274,7 @@ def draw_curves(table, marks, unit, title, folder, order=None, legend_outside=Fa
             elif mark.kind != "stays":
                 ax.axvspan(*mark.updates, color="black", alpha=0.15, linewidth=0)
         ax.set(title=f"T = {gap}", xlabel="updates", ylabel=f"validation loss ({unit})", yscale="log")
-        ax.legend(fontsize=7, **({"loc": "upper left", "bbox_to_anchor": (1.02, 1)} if legend_outside else {}))
+        ax.legend(fontsize=7, **({"loc": "upper center", "bbox_to_anchor": (0.5, -0.18)} if legend_outside else {}))
     caption = ("line = median over seeds, band = lowest to highest seed; grey span = the paper's reported "
                "departure or solution point; star = the paper's reported value; dashed = input-blind baseline")
     layout(fig, title, caption)
