@@ -13,7 +13,36 @@ from experiments.backend import keras
 from experiments.config import cell_registry
 from layers.base import sequence_layer
 
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
+
+@keras.saving.register_keras_serializable(package="memory_gap")
+class PrimedRMSprop(keras.optimizers.RMSprop):
+    """RMSprop whose running mean of squared gradients starts at `start` (1e-3), not 0: the
+    `rms_prop` of Arjovsky et al. 2016's code (amarshah/complex_RNN, optimizations.py), with
+    decay 0.9.
+
+    Why it can matter: from 0, Keras' first step is lr * g / sqrt(0.1 g^2), about 3.2 lr for
+    every weight however small its gradient; primed, a weight whose gradient is far below
+    sqrt(1e-3) = 0.03 moves by about lr * g / 0.03 until its own gradients fill the mean.
+    Their code has no epsilon; this keeps Keras' 1e-7, so that a weight whose gradient stays 0
+    never divides 0 by 0 once the mean has decayed.
+    """
+
+    def __init__(self, learning_rate=1e-3, start=1e-3, **kwargs):
+        super().__init__(learning_rate, **kwargs)  # Keras' rho, 0.9, is their decay
+        self.start = start
+
+    def build(self, var_list):
+        if self.built:
+            return
+        keras.optimizers.Optimizer.build(self, var_list)  # RMSprop.build would start the mean at 0
+        self._velocities = self.add_optimizer_variables(var_list, "velocity", initializer=keras.initializers.Constant(self.start))
+        self._momentums, self._average_gradients = [], []  # momentum 0, not centred
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start}
+
+
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "rmsprop_primed": PrimedRMSprop}
 
 
 def build_model(cfg):

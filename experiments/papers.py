@@ -176,7 +176,7 @@ def markdown(results, names):
 
 def protocol(cfg):
     """A run's training protocol in words, from its config (a dict): the fields the ladder varies."""
-    optimiser = "RMSprop" if cfg.get("optimizer") == "rmsprop" else "Adam"
+    optimiser = {"rmsprop": "RMSprop", "rmsprop_primed": "RMSprop (mean from 1e-3)"}.get(cfg.get("optimizer"), "Adam")
     if cfg.get("clipvalue"):
         clip = f"clipvalue {cfg['clipvalue']:g}"
     else:
@@ -209,7 +209,8 @@ def ladder_markdown(folder):
     table = ladder_curves(folder)
     lines = [f"## Why: adding T = 100 from our protocol to Arjovsky et al.'s (`{LADDER}`, MSE)", "",
              "Our default protocol first, then one of Arjovsky et al.'s choices at a time, then their whole protocol at "
-             "our rate and at theirs, and last with their input kernel too (Glorot per gate block). Their paper: the LSTM leaves the baseline after ~1,000-1,500 updates at T = 100.", "",
+             "our rate and at theirs, then with their input kernel too (Glorot per gate block), and last with their "
+             "RMSprop too (its mean of squared gradients starts at 1e-3, not 0). Their paper: the LSTM leaves the baseline after ~1,000-1,500 updates at T = 100.", "",
              "| protocol | seeds | left the baseline at (updates) | solved at (updates) | budget (updates) |", "|---|---|---|---|---|"]
     for name in sorted(table["label"].unique(), key=lambda p: order.index(p) if p in order else len(order)):
         runs = [run for _, run in table[table["label"] == name].groupby("run_id")]

@@ -140,7 +140,8 @@ PRESETS["bai_adding"] = [
 # Arjovsky et al.'s choices one at a time, then their whole protocol at their rate and at
 # ours: adding T = 100, 3 seeds; `make papers` tabulates when each leaves the baseline. Last,
 # their whole protocol with their input kernel too: Glorot per gate block (D, H), not Keras'
-# one (D, 4H) draw, about twice as large for the adding task's D = 2.
+# one (D, 4H) draw, about twice as large for the adding task's D = 2; and then their RMSprop
+# as well, whose mean of squared gradients starts at 1e-3 (Keras': 0).
 ADDING_T100 = {"models": ("lstm",), "tasks": ("adding",), "gaps": (100,), "seeds": SEEDS3, "eval_every": 100,
                "n_val": 500, "n_test": 1000, **FAST}
 PRESETS["adding_protocols"] = [
@@ -150,6 +151,8 @@ PRESETS["adding_protocols"] = [
     {**ADDING_T100, **ARJOVSKY, "units": 128, "learning_rate": 3e-3, "budget": 8_000 * 20},
     {**ADDING_T100, **ARJOVSKY, "units": 128, "budget": 10_000 * 20},
     {**ADDING_T100, **ARJOVSKY, "units": 128, "budget": 10_000 * 20, "options": {"kernel_initializer": "glorot_per_gate"}},
+    {**ADDING_T100, **ARJOVSKY, "units": 128, "budget": 10_000 * 20, "options": {"kernel_initializer": "glorot_per_gate"},
+     "optimizer": "rmsprop_primed"},
 ]
 PAPER_PRESETS = ("arjovsky_adding", "arjovsky_copy", "tallec_adding", "tallec_copy", "bai_adding", "adding_protocols")
 PRESETS["jozefowicz_forget_bias"] = [

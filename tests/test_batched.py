@@ -40,6 +40,7 @@ def test_each_seed_starts_from_its_unbatched_weights():
     ("rnn", "fluent", {"recurrent_init": "identity"}),
     ("gru", "copy", {"forget_bias": "chrono"}),
     ("lstm", "adding", {"optimizer": "rmsprop", "clipnorm": None, "clipvalue": 0.5}),
+    ("lstm", "adding", {"optimizer": "rmsprop_primed", "clipnorm": None, "clipvalue": 1.0}),  # its mean starts at 1e-3 per seed too
     ("min_lstm", "fluent", {"forget_bias": "chrono"}),  # a parallel scan, not a step loop, per seed
     ("lru", "fluent", {}),  # a complex parallel scan with per-unit weights
 ])

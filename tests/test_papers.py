@@ -88,15 +88,37 @@ def test_clipvalue_clips_element_wise_and_excludes_clipnorm():
     assert build_model(RunConfig(units=4)).optimizer.clipnorm == 1.0
 
 
+def test_primed_rmsprop_starts_its_mean_of_squares_at_1e_3_as_arjovsky_et_al():
+    import numpy as np
+
+    from experiments.backend import keras
+    from experiments.config import RunConfig
+    from experiments.model import PrimedRMSprop, build_model
+
+    g = np.array([1e-2, 1e-1, 1.0], "float32")  # above Keras' epsilon 1e-7, which both add
+    steps = {}
+    for name, optimizer in (("primed", PrimedRMSprop(1e-3)), ("keras", keras.optimizers.RMSprop(1e-3))):
+        weight = keras.Variable(np.zeros(3, "float32"))
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(g), weight)])
+        steps[name] = -weight.numpy()
+    np.testing.assert_allclose(steps["primed"], 1e-3 * g / np.sqrt(0.9 * 1e-3 + 0.1 * g**2), rtol=1e-3)  # their rms_prop
+    np.testing.assert_allclose(steps["keras"], 1e-3 / np.sqrt(0.1), rtol=1e-2)  # from 0: ~3.2 lr, whatever g
+    assert steps["primed"][0] < 0.2 * steps["keras"][0]  # a gradient of 0.01 moves its weight a tenth as far
+    optimizer = build_model(RunConfig(units=4, optimizer="rmsprop_primed", clipnorm=None, clipvalue=1.0)).optimizer
+    assert isinstance(optimizer, PrimedRMSprop) and optimizer.clipvalue == 1.0
+    assert PrimedRMSprop.from_config(optimizer.get_config()).start == 1e-3
+
+
 def test_the_adding_ladder_tabulates_each_protocol_in_the_presets_order(tmp_path):
     """One row per protocol of `adding_protocols`, in its order, with when each seed left and solved."""
     base = TASKS["adding"].baseline_loss(100)
     cfgs = presets.expand(papers.LADDER)
     protocols = list(dict.fromkeys(papers.protocol(dataclasses.asdict(c)) for c in cfgs))
-    assert len(cfgs) == 18 and len(protocols) == 6
+    assert len(cfgs) == 21 and len(protocols) == 7
     assert protocols[0] == "Adam 0.003, batch 64, 64 units, orthogonal recurrent, clipnorm 1"
-    assert protocols[-2] == "RMSprop 0.001, batch 20, 128 units, glorot_uniform recurrent, clipvalue 1"
-    assert protocols[-1] == protocols[-2] + ", input kernel glorot per gate"  # the option is named, not dropped
+    assert protocols[4] == "RMSprop 0.001, batch 20, 128 units, glorot_uniform recurrent, clipvalue 1"
+    assert protocols[5] == protocols[4] + ", input kernel glorot per gate"  # the option is named, not dropped
+    assert protocols[6] == protocols[5].replace("RMSprop", "RMSprop (mean from 1e-3)")
     last = [c for c in cfgs if papers.protocol(dataclasses.asdict(c)) == protocols[-1]]
     first = [c for c in cfgs if papers.protocol(dataclasses.asdict(c)) == protocols[0]]
     for cfg in last:  # never leaves
