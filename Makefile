@@ -79,7 +79,7 @@ report: venv ## Write RESULTS/REPORT.md: every figure, tables, protocol, version
 compare: venv ## Set another results folder beside RESULTS: make compare OTHER=/tmp/rerun (run make evaluate in both first)
 	@$(CLI) compare "results=$(RESULTS)" "other=$(OTHER)" $(ARGS)
 
-papers-sweep: venv ## Sweep the papers' presets at their protocols into RESULTS/papers/<preset>/ (hours; resumes) [PAPER=name]
+papers-sweep: venv ## Sweep the papers' presets at their protocols into RESULTS/papers/<preset>/ (days on 2 cores; resumes) [PAPER=name]
 	@$(CLI) papers-sweep "results=$(RESULTS)" executor=$(EXECUTOR) $(if $(PAPER),paper=$(PAPER)) $(ARGS)
 
 papers: venv ## Learning curves beside the papers' numbers, and RESULTS/papers/papers.md, from the paper records [PAPER=name]
