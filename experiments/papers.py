@@ -264,7 +264,7 @@ def draw_curves(table, marks, unit, title, folder, order=None, legend_outside=Fa
             rows = part[part["label"] == label]
             wide = rows.pivot_table(index="updates", columns="seed", values="loss").sort_index().ffill()
             colour = palette[label]
-            ax.plot(wide.index, wide.median(axis=1), color=colour, label=f"{label} ({wide.shape[1]} seeds)")
+            ax.plot(wide.index, wide.median(axis=1), color=colour, label=f"{label} ({wide.shape[1]} seed{'' if wide.shape[1] == 1 else 's'})")
             ax.fill_between(wide.index, wide.min(axis=1), wide.max(axis=1), color=colour, alpha=0.2, linewidth=0)
         ax.axhline(part["baseline"].iloc[0], color="grey", linestyle="--", linewidth=1, label="input-blind baseline")
         for mark in marks:
