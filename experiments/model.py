@@ -11,10 +11,10 @@ import dataclasses
 from datasets import TASKS
 from experiments.backend import keras
 from experiments.config import cell_registry
-from layers.base import sequence_layer
+from layers.base import PACKAGE, sequence_layer
 
 
-@keras.saving.register_keras_serializable(package="memory_gap")
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class PrimedRMSprop(keras.optimizers.RMSprop):
     """RMSprop whose running mean of squared gradients starts at `start` (1e-3), not 0: the
     `rms_prop` of Arjovsky et al. 2016's code (amarshah/complex_RNN, optimizations.py), with

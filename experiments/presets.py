@@ -144,15 +144,16 @@ PRESETS["bai_adding"] = [
 # as well, whose mean of squared gradients starts at 1e-3 (Keras': 0).
 ADDING_T100 = {"models": ("lstm",), "tasks": ("adding",), "gaps": (100,), "seeds": SEEDS3, "eval_every": 100,
                "n_val": 500, "n_test": 1000, **FAST}
+ARJOVSKY_T100 = {**ADDING_T100, **ARJOVSKY, "units": 128, "budget": 10_000 * 20}
+PER_GATE_INPUT = {"options": {"kernel_initializer": "glorot_per_gate"}}
 PRESETS["adding_protocols"] = [
     {**ADDING_T100, "budget": 4_000 * 64},
     {**ADDING_T100, "batch_size": 20, "budget": 6_000 * 20},
     {**ADDING_T100, "optimizer": "rmsprop", "learning_rate": 1e-3, "budget": 8_000 * 64},
-    {**ADDING_T100, **ARJOVSKY, "units": 128, "learning_rate": 3e-3, "budget": 8_000 * 20},
-    {**ADDING_T100, **ARJOVSKY, "units": 128, "budget": 10_000 * 20},
-    {**ADDING_T100, **ARJOVSKY, "units": 128, "budget": 10_000 * 20, "options": {"kernel_initializer": "glorot_per_gate"}},
-    {**ADDING_T100, **ARJOVSKY, "units": 128, "budget": 10_000 * 20, "options": {"kernel_initializer": "glorot_per_gate"},
-     "optimizer": "rmsprop_primed"},
+    {**ARJOVSKY_T100, "learning_rate": 3e-3, "budget": 8_000 * 20},
+    ARJOVSKY_T100,
+    {**ARJOVSKY_T100, **PER_GATE_INPUT},
+    {**ARJOVSKY_T100, **PER_GATE_INPUT, "optimizer": "rmsprop_primed"},
 ]
 PAPER_PRESETS = ("arjovsky_adding", "arjovsky_copy", "tallec_adding", "tallec_copy", "bai_adding", "adding_protocols")
 PRESETS["jozefowicz_forget_bias"] = [

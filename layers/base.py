@@ -158,7 +158,7 @@ class RecurrentCell(Cell):
     def input_initializer(self, n_blocks):
         if self.kernel_initializer == "glorot_per_gate":
             return blockwise("glorot_uniform", n_blocks)
-        return "glorot_uniform"
+        return super().input_initializer(n_blocks)
 
     def build_recurrent(self, width):
         self.recurrent_kernel = self.add_weight(
