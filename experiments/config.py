@@ -71,6 +71,14 @@ class RunConfig:
                     f"forget_bias={self.forget_bias!r} does not apply to model {self.model!r}; "
                     f"models with a forget gate: {', '.join(gated)}"
                 )
+        if self.options:
+            # A bad option value (kernel_initializer=he) fails here, before any sweep starts or
+            # any error record is written: the cell's constructor checks its own arguments and
+            # builds no weights, so this costs well under a millisecond.
+            try:
+                cells[self.model](self.units, **self.cell_kwargs())
+            except (ValueError, TypeError) as error:
+                raise UsageError(f"model {self.model!r}: {error}") from None
 
     @property
     def run_id(self):

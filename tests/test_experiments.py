@@ -192,6 +192,7 @@ BAD_INPUT = [
     (["train", "fused=yes"], "fused must be true or false, received fused='yes'"),
     (["train", "jit_compile=1"], "jit_compile must be true or false, received jit_compile=1"),
     (["train", "chrono_tmax=50"], "chrono_tmax=50 needs forget_bias='chrono'"),
+    (["train", "option.kernel_initializer=he"], "model 'lstm': unknown kernel_initializer 'he'; allowed: glorot_uniform, glorot_per_gate"),
     (["train", "task=french"], f"unknown task 'french'; allowed: {', '.join(TASKS)}"),
     (["sweep", "preset=huge"], f"unknown preset 'huge'; allowed: {', '.join(presets.PRESETS)}"),
     (["train", "gap=0"], "gap must be an integer >= 1, received gap=0"),
@@ -375,6 +376,13 @@ def test_a_cells_own_options_reach_it_through_the_config_and_its_id():
                            ({"recurrent_max": [1, [2]]}, "takes numbers, names or a list of them")]:
         with pytest.raises(ValueError, match=re.escape(match)):
             RunConfig(model="indrnn", options=options)
+    # A bad option value is refused when the config is made, by the cell's own check: before a
+    # sweep starts or an error record is written, not when the run builds its model.
+    for model, options, match in [("lstm", {"kernel_initializer": "he"}, "model 'lstm': unknown kernel_initializer 'he'; allowed: glorot_uniform, glorot_per_gate"),
+                                  ("attention", {"positions": "rope"}, "model 'attention': positions must be one of learned, alibi, received positions='rope'"),
+                                  ("clockwork_rnn", {"periods": (4, 1)}, "periods must be non-decreasing positive integers")]:
+        with pytest.raises(UsageError, match=re.escape(match)):
+            RunConfig(model=model, options=options)
 
 
 def test_options_on_the_command_line(tmp_path):
