@@ -1,5 +1,5 @@
 """The fluent task made honest: several countries in the sentence, only the one after the
-marker "grew up in" decides the language, and the key's position in the sequence varies.
+marker "grew up in" decides the language, and 0-8 real tokens (countries among them) precede the marker.
 
 In `fluent` the key is always the first token and the only country, so a model may simply
 keep the first country it sees. Here a sample is
@@ -7,12 +7,15 @@ keep the first country it sees. Here a sample is
     [pad ...] prefix  grew_up_in  KEY  gap tokens  fluent
 
 with exactly `gap` tokens between the key and the query "fluent", as in `fluent`. The prefix
-holds 0 to PREFIX tokens (uniformly many; left-padded to a fixed length), so the key's
-position from the start varies by up to PREFIX steps. Prefix and gap tokens are fillers,
-each replaced by a country (a distractor, any of the 8, the key's own included) with
-probability P_DISTRACTOR. Neither "keep the first country" nor "keep the last country"
-solves it: a model must keep the country that follows the marker, and keep it through later
-countries. A cell whose gates read only the current input (`min_gru`, `min_lstm`) cannot
+holds 0 to PREFIX real tokens (uniformly many), left-padded to PREFIX, so every sample has
+the same length and the key the same index, PREFIX + 1, at every gap: what varies is how
+many real tokens, and which countries, come before the marker, not where the key sits. A
+model that sees the padding (every model here does) can therefore find the key by its
+index, which is what attention with learned absolute positions does. Prefix and gap tokens
+are fillers, each replaced by a country (a distractor, any of the 8, the key's own
+included) with probability P_DISTRACTOR. Neither "keep the first country" nor "keep the
+last country" solves it: a model must keep the country that follows the marker (or sits at
+the key's index), and keep it through later countries. A cell whose gates read only the current input (`min_gru`, `min_lstm`) cannot
 tell a key from a distractor of the same country name by its gate, so one layer of it
 should fail here while it may solve `fluent`.
 
@@ -33,7 +36,7 @@ from datasets.fluent import COUNTRIES, FILLERS, LANGUAGES, N_KEYS
 MARKER, QUERY, PAD = "grew_up_in", "fluent", "<pad>"
 VOCAB = COUNTRIES + FILLERS + (MARKER, QUERY, PAD)
 MARKER_ID, QUERY_ID, PAD_ID = len(VOCAB) - 3, len(VOCAB) - 2, len(VOCAB) - 1
-PREFIX = 8  # most tokens before the marker; the key's position varies by this much
+PREFIX = 8  # most real tokens before the marker (the rest of the PREFIX slots is padding)
 P_DISTRACTOR = 0.25  # chance that a prefix or gap token is a country
 
 

@@ -24,12 +24,26 @@ from experiments.summary import read_summary
 from experiments.tables import THRESHOLD, markdown_table
 
 
-def save_analysis(rows, results, name, plot):
-    """Write the rows as RESULTS/<name>.csv, draw them as RESULTS/figures/<name>, return the table."""
+def save_analysis(rows, results, name, plot, ok=None):
+    """Write the rows as RESULTS/<name>.csv, draw them as RESULTS/figures/<name>, return the table.
+
+    `ok` (ok_runs' rows) names the task: where RESULTS holds several, the files are
+    <name>_<task>, so that one task's analysis never overwrites another's.
+    """
+    name = output_name(results, name, ok)
     table = pd.DataFrame(rows)
     write_csv(f"{results}/{name}.csv", table)
     plot(table, f"{results}/figures/{name}")
     return table
+
+
+def output_name(results, name, ok=None):
+    """<name>, or <name>_<task> where RESULTS/summary.csv has ok runs of several tasks."""
+    if ok is None or ok.empty:
+        return name
+    summary = read_summary(results)
+    several = summary.loc[summary["status"] == "ok", "task"].nunique() > 1
+    return f"{name}_{ok['task'].iloc[0]}" if several else name
 
 
 def ok_runs(results, task=None, only=None):
@@ -119,7 +133,7 @@ def gradient_flow(results, gap=None, n=256, task=None):
                 rows.append({"model": cfg.model, "init_label": cfg.init_label, "seed": cfg.seed, "gap": gap,
                              "stage": stage, "distance": T - 1 - t, "grad_norm": float(g)})
         keras.backend.clear_session()
-    return save_analysis(rows, results, "gradient_flow", plot_gradient_flow)
+    return save_analysis(rows, results, "gradient_flow", plot_gradient_flow, ok)
 
 
 def record_of(results, run):
@@ -255,8 +269,8 @@ def length_generalisation(results, task=None):
         bar.update(len(cfgs))
         keras.backend.clear_session()
     bar.close()
-    table = save_analysis(rows, results, "length_generalisation", plot_length_generalisation)
-    write_text(f"{results}/length_generalisation_held.md",
+    table = save_analysis(rows, results, "length_generalisation", plot_length_generalisation, ok)
+    write_text(f"{results}/{output_name(results, 'length_generalisation', ok)}_held.md",
                f"Models that solved their training gap g (test accuracy >= {THRESHOLD}), and how many of them "
                f"also solve g/4 .. 4g, pooled over training gaps (`make generalisation`):\n\n"
                + markdown_table(generalisation_held(table))
@@ -298,7 +312,7 @@ def learning_speed(results, task=None):
     """
     ok = ok_runs(results, task)
     columns = ["task", "model", "init_label", "gap", "seed", "solved", "sequences_seen", "budget"]
-    return save_analysis(ok[columns].to_dict("records"), results, "sequences_to_solve", plot_learning_speed)
+    return save_analysis(ok[columns].to_dict("records"), results, "sequences_to_solve", plot_learning_speed, ok)
 
 
 def plot_learning_speed(ok, out):
@@ -395,7 +409,7 @@ def unsolved_runs(results, task=None):
                      "sequences_seen": record["sequences_seen"], "last_gain_sequences": last_gain(record["history"], task_.n_classes)})
     columns = ["task", "model", "init_label", "gap", "seed", "test_accuracy", "n_classes", "classes_predicted", "classes_right",
                "sequences_seen", "last_gain_sequences"]
-    return save_analysis(pd.DataFrame(rows, columns=columns), results, "unsolved_runs", plot_unsolved_runs)
+    return save_analysis(pd.DataFrame(rows, columns=columns), results, "unsolved_runs", plot_unsolved_runs, ok)
 
 
 def plot_unsolved_runs(table, out):

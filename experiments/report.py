@@ -40,8 +40,10 @@ def report(results):
               + ("met." if not lacking else f"{len(lacking)} shortfalls:"), ""]
     lines += [f"- {line}" for line in lacking] + ([""] if lacking else [])
     for name, title, caption in figures():
-        if (results / "figures" / f"{name}.png").exists():
-            lines += [f"## {title}", "", f"![{title}](figures/{name}.png)", "", caption, ""]
+        # <name>_<task>.png: an analysis run once per task of a folder that holds several
+        drawn = sorted({*(results / "figures").glob(f"{name}.png"), *(results / "figures").glob(f"{name}_*.png")})
+        if drawn:
+            lines += [f"## {title}", ""] + [f"![{title}](figures/{png.name})\n" for png in drawn] + [caption, ""]
         else:
             lines += [f"## {title}", "", f"Not drawn yet: {caption.split(':')[0]}.", ""]
     gradients = results / "gradient_flow.csv"

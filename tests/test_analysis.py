@@ -18,6 +18,7 @@ from experiments.analysis import (
     length_generalisation,
     unsolved_runs,
 )
+from experiments.checks import UsageError
 from experiments.config import RunConfig
 from experiments.report import report
 
@@ -253,3 +254,21 @@ def test_generalisation_held_counts_only_models_that_solved_their_own_gap():
     per_gap = generalisation_held(pd.DataFrame(rows), by_gap=True).set_index(["model", "train_gap"])
     assert per_gap.loc[("lstm", 8), "2g"] == "1 of 2" and per_gap.loc[("lstm", 16), "2g"] == "1 of 1"
     assert generalisation_held(pd.DataFrame(rows)).set_index("model").loc["lstm", "2g"] == "2 of 3"
+
+
+def test_a_folder_of_several_tasks_gets_one_file_per_task(analysed, tmp_path):
+    """With two tasks in RESULTS, task=T writes <name>_<T> and leaves the other task's files alone."""
+    results = tmp_path / "two"
+    shutil.copytree(analysed, results)
+    summary = pd.read_csv(results / "summary.csv")
+    pd.concat([summary, summary.assign(task="fluent_distractors")]).to_csv(results / "summary.csv", index=False)
+    (results / "reaches.csv").unlink()  # evaluate's, of the one real task; the report does without it
+    with pytest.raises(UsageError, match="several tasks"):
+        learning_speed(results)
+    one = learning_speed(results, task="fluent")
+    other = learning_speed(results, task="fluent_distractors")
+    assert set(one["task"]) == {"fluent"} and set(other["task"]) == {"fluent_distractors"}
+    pd.testing.assert_frame_equal(pd.read_csv(results / "sequences_to_solve_fluent.csv"), one, check_dtype=False)
+    pd.testing.assert_frame_equal(pd.read_csv(results / "sequences_to_solve_fluent_distractors.csv"), other, check_dtype=False)
+    text = report(results).read_text()
+    assert "figures/sequences_to_solve_fluent.png" in text and "figures/sequences_to_solve_fluent_distractors.png" in text

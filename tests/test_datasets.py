@@ -129,7 +129,7 @@ def test_fluent_distractors_layout(gap):
     pads = x[:, :fd.PREFIX] == fd.PAD_ID
     n_pads = pads.sum(axis=1)
     assert np.all(pads == (np.arange(fd.PREFIX)[None] < n_pads[:, None]))  # left padding, contiguous
-    assert set(np.unique(n_pads)) == set(range(fd.PREFIX + 1))  # the key's position varies over 9 places
+    assert set(np.unique(n_pads)) == set(range(fd.PREFIX + 1))  # 0-8 real tokens before the marker; the key stays at key_at
     assert set(np.unique(y)) == set(range(N_KEYS))
 
 
