@@ -10,12 +10,14 @@ five gaps more. RESULTS/scores.json keeps, per run id (and per test gap other th
 own, `entry`), the key those inputs hash to and the two scores; an entry is reused only when
 its key is the same now, and `make evaluate ARGS=rescore=true` ignores the file.
 
-The code digest is deliberately coarse: any edit to a file under layers/ or datasets/, to the
-experiments modules that build, feed or run a model, or to the file of a cell or task
-registered from outside the repository, invalidates every entry. Stale scores are worse than
-slow ones.
+The code digest is deliberately coarse: any edit to the code of a file under layers/ or
+datasets/, of the experiments modules that build, feed or run a model, or of the file of a
+cell or task registered from outside the repository, invalidates every entry. Stale scores
+are worse than slow ones. Comments, docstrings and layout are not code: each file is hashed
+as its syntax tree without them (`code_of`), so correcting a docstring keeps the scores.
 """
 
+import ast
 import functools
 import hashlib
 import inspect
@@ -48,8 +50,27 @@ def code_digest():
     h = hashlib.sha256(f"keras {keras.__version__} backend {keras.backend.backend()} numpy {np.__version__}".encode())
     for path in sorted(files):
         h.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path).encode())
-        h.update(path.read_bytes())
+        h.update(code_of(path))
     return h.hexdigest()
+
+
+def code_of(path):
+    """A Python file's syntax tree without docstrings, comments or layout, as bytes.
+
+    Two files that differ only in those run the same, so they hash the same; a file that
+    does not parse is hashed as it is.
+    """
+    text = Path(path).read_text()
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return text.encode()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body \
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -357,8 +357,13 @@ def test_the_code_digest_follows_the_cells_source(tmp_path, monkeypatch):
     shutil.copytree(ROOT / "experiments", fake / "experiments")
     monkeypatch.setattr(score_cache, "ROOT", fake)
     copy = score_cache.code_digest()
-    with open(fake / "layers" / "lstm.py", "a") as f:
-        f.write("\n# an edit\n")
+    lstm = fake / "layers" / "lstm.py"
+    text = lstm.read_text()
+    # A comment, a docstring and layout are not code: the scores stay valid.
+    doc = text.index('"""') + 3
+    lstm.write_text(text[:doc] + "A corrected docstring. " + text[doc:] + "\n\n# an edit\n")
+    assert score_cache.code_digest() == copy
+    lstm.write_text(text + "\nFORGET_BIAS_EXTRA = 1.0\n")  # code: they do not
     assert score_cache.code_digest() != copy
 
 
