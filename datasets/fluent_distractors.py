@@ -1,5 +1,6 @@
 """The fluent task made honest: several countries in the sentence, only the one after the
-marker "grew up in" decides the language, and 0-8 real tokens (countries among them) precede the marker.
+marker "grew up in" decides the language, and 0-8 real tokens (countries among them) come
+before the marker.
 
 In `fluent` the key is always the first token and the only country, so a model may simply
 keep the first country it sees. Here a sample is
@@ -15,9 +16,9 @@ index, which is what attention with learned absolute positions does. Prefix and 
 are fillers, each replaced by a country (a distractor, any of the 8, the key's own
 included) with probability P_DISTRACTOR. Neither "keep the first country" nor "keep the
 last country" solves it: a model must keep the country that follows the marker (or sits at
-the key's index), and keep it through later countries. A cell whose gates read only the current input (`min_gru`, `min_lstm`) cannot
-tell a key from a distractor of the same country name by its gate, so one layer of it
-should fail here while it may solve `fluent`.
+the key's index), and keep it through later countries. A cell whose gates read only the
+current input (`min_gru`, `min_lstm`) cannot tell a key from a distractor of the same
+country name by its gate, so one layer of it should fail here while it may solve `fluent`.
 
 Worked example, gap = 4, 2 prefix tokens (ids: countries 0-7, fillers 8-39, then
 grew_up_in 40, fluent 41, pad 42):

@@ -46,8 +46,8 @@ def report(results):
             lines += [f"## {title}", ""] + [f"![{title}](figures/{png.name})\n" for png in drawn] + [caption, ""]
         else:
             lines += [f"## {title}", "", f"Not drawn yet: {caption.split(':')[0]}.", ""]
-    gradients = results / "gradient_flow.csv"
-    if gradients.exists():
+    gradients = next(iter(sorted(results.glob("gradient_flow*.csv"))), None)  # gradient_flow_fluent.csv in a several-task folder
+    if gradients is not None:
         lines += ["### Gradient at the key relative to the last input step", "",
                   "||d loss / d x_key|| / ||d loss / d x_last|| at the initial weights and after training, median over seeds.", "",
                   gradient_ratio_markdown(pd.read_csv(gradients)), ""]
