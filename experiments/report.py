@@ -21,6 +21,15 @@ def figures():
     return PLOTS + [(a.name, a.title, a.caption) for a in ANALYSES.values()]
 
 
+def per_task(folder, name, suffix):
+    """The files <name><suffix> and <name>_<task><suffix> (`analysis.output_name`'s names in a
+    folder of several tasks) that exist in `folder`, in task order."""
+    from datasets import TASKS
+
+    paths = [folder / f"{name}{suffix}"] + [folder / f"{name}_{task}{suffix}" for task in sorted(TASKS)]
+    return [path for path in paths if path.exists()]
+
+
 def report(results):
     """Write RESULTS/REPORT.md and return its path."""
     results = Path(results)
@@ -40,13 +49,12 @@ def report(results):
               + ("met." if not lacking else f"{len(lacking)} shortfalls:"), ""]
     lines += [f"- {line}" for line in lacking] + ([""] if lacking else [])
     for name, title, caption in figures():
-        # <name>_<task>.png: an analysis run once per task of a folder that holds several
-        drawn = sorted({*(results / "figures").glob(f"{name}.png"), *(results / "figures").glob(f"{name}_*.png")})
+        drawn = per_task(results / "figures", name, ".png")
         if drawn:
             lines += [f"## {title}", ""] + [f"![{title}](figures/{png.name})\n" for png in drawn] + [caption, ""]
         else:
             lines += [f"## {title}", "", f"Not drawn yet: {caption.split(':')[0]}.", ""]
-    gradients = next(iter(sorted(results.glob("gradient_flow*.csv"))), None)  # gradient_flow_fluent.csv in a several-task folder
+    gradients = next(iter(per_task(results, "gradient_flow", ".csv")), None)
     if gradients is not None:
         lines += ["### Gradient at the key relative to the last input step", "",
                   "||d loss / d x_key|| / ||d loss / d x_last|| at the initial weights and after training, median over seeds.", "",
