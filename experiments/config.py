@@ -215,7 +215,7 @@ FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
 LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile", "clipvalue", "options")
 # Cell arguments that are run fields already: set through the field, never as an option.
 RESERVED_OPTIONS = {"recurrent_initializer": "recurrent_init", "forget_bias": "forget_bias", "chrono_tmax": "chrono_tmax"}
-OPTIMIZERS = ("adam", "rmsprop", "rmsprop_primed")  # experiments.model.OPTIMIZERS builds them
+OPTIMIZERS = ("adam", "rmsprop", "rmsprop_primed")  # experiments.model.OPTIMIZERS builds them (a test keeps the two in step)
 
 
 def accepts(cls, argument):

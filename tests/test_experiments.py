@@ -131,6 +131,13 @@ def test_a_shared_model_is_not_reused_where_the_gap_changes_the_cell():
     assert model_module.reusable_model(RunConfig(model="gru", gap=9, forget_bias="chrono", **QUICK))[0] is gru  # T_max: weights only
 
 
+def test_every_optimizer_name_a_config_accepts_is_one_the_model_builds():
+    """config.py validates names without importing Keras; model.py builds them: one list each."""
+    from experiments import config, model
+
+    assert set(config.OPTIMIZERS) == set(model.OPTIMIZERS)
+
+
 def test_xla_is_on_when_asked_despite_op_determinism():
     from experiments.data import seed_everything
     from experiments.model import build_model
