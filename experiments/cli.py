@@ -182,11 +182,12 @@ def evaluate_command(results, n_test=None, rescore=False):
           f"{table.attrs['left_out']} left out as unreadable")
 
 
-@command("plot", writes_results=True, help="figures/success_vs_gap and accuracy_vs_gap.{png,pdf} from summary.csv")
-def plot_command(results):
+@command("plot", keys=("panels",), usage="[panels=init|task]", writes_results=True,
+         help="figures/success_vs_gap and accuracy_vs_gap.{png,pdf} from summary.csv; a panel per (task, initialisation), or per task")
+def plot_command(results, panels="init"):
     from experiments.plot import plot_accuracy, plot_success
 
-    for path in plot_success(results) + plot_accuracy(results):
+    for path in plot_success(results, panels=panels) + plot_accuracy(results, panels=panels):
         print(f"wrote {path}")
 
 

@@ -25,7 +25,36 @@ def panel_order(labels):
     return sorted(set(labels), key=lambda label: (label != "orthogonal recurrent", "forget bias" in label, label))
 
 
-def plot_accuracy(results, out=None):
+PANELS = ("init", "task")  # a panel per (task, initialisation), or one per task with every row in it
+
+
+def panel_inits(rows, panels):
+    """The initialisations that get a panel of their own; [None]: one panel holds them all."""
+    if panels not in PANELS:
+        raise UsageError(f"unknown panels {panels!r}; allowed: {', '.join(PANELS)}")
+    return [None] if panels == "task" else panel_order(rows["init_label"])
+
+
+def panel_keys(rows, panels):
+    """The panels of a figure, as (task, init_label or None)."""
+    return [(t, i) for t in dict.fromkeys(rows["task"]) for i in panel_inits(rows[rows["task"] == t], panels)]
+
+
+def in_panel(rows, task, init):
+    return rows[(rows["task"] == task) & ((rows["init_label"] == init) if init is not None else True)]
+
+
+def line_styles(rows):
+    """Per (model, init_label): a line style, solid for each cell's first initialisation (in
+    `panel_order`), dashed, dotted and dash-dotted for its others, so that one panel can hold
+    a cell under several initialisations in the cell's one colour."""
+    styles = ("-", "--", ":", "-.")
+    return {(model, init): styles[k % len(styles)]
+            for model, part in rows.groupby("model", sort=False)
+            for k, init in enumerate(panel_order(part["init_label"]))}
+
+
+def plot_accuracy(results, out=None, panels="init"):
     """Write RESULTS/figures/accuracy_vs_gap.{png,pdf}: a panel per (task, initialisation).
 
     Rows are tasks, columns initialisations, because which cell remembers longest depends
@@ -33,7 +62,9 @@ def plot_accuracy(results, out=None):
     band spans the lowest to the highest seed; the dashed line is chance. A regression task
     gets a second row with the test mean squared error and its input-blind baseline. Failed
     runs are left out of the lines and counted in the panel title. A cell keeps its colour
-    everywhere.
+    everywhere. `panels="task"`: one column, every (cell, initialisation) in it, the
+    initialisation as the line's style (for folders such as post2015, whose cells do not share
+    initialisations).
     """
     from datasets import TASKS
 
@@ -45,22 +76,35 @@ def plot_accuracy(results, out=None):
     # (task, metric) per row: accuracy for every task, and MSE too where the task regresses.
     rows = [(t, "test_accuracy") for t in tasks]
     rows += [(t, "test_loss") for t in tasks if t in TASKS and TASKS[t].output == "value"]
-    inits = panel_order(ok["init_label"])
-    palette = cell_palette(ok["model"])
-    fig, axes = plt.subplots(len(rows), len(inits), figsize=(4.6 * len(inits), 4.0 * len(rows) + 0.8), squeeze=False)
+    inits = panel_inits(ok, panels)
+    palette, styles = cell_palette(ok["model"]), line_styles(ok)
+    width = 4.6 if inits != [None] else 7.2  # one column: room for the legend on its right
+    fig, axes = plt.subplots(len(rows), len(inits), figsize=(width * len(inits), 4.0 * len(rows) + 0.8), squeeze=False)
     for r, (task, metric) in enumerate(rows):
         mse = metric == "test_loss"
         for col, init in enumerate(inits):
             ax = axes[r][col]
-            part = ok[(ok["task"] == task) & (ok["init_label"] == init)]
-            failed = table[(table["task"] == task) & (table["init_label"] == init) & (table["status"] != "ok")]
-            ax.set_title(f"{task}: {init}" + (f"\n({len(failed)} failed runs not shown)" if len(failed) else ""), fontsize=9)
+            part = in_panel(ok, task, init)
+            failed = in_panel(table, task, init)
+            failed = failed[failed["status"] != "ok"]
+            ax.set_title(f"{task}" + (f": {init}" if init is not None else "")
+                         + (f"\n({len(failed)} failed runs not shown)" if len(failed) else ""), fontsize=9)
             reference = ok[ok["task"] == task]["baseline_loss" if mse else "chance_accuracy"].iloc[0]
             ax.axhline(reference, color="grey", linestyle="--", linewidth=1, label="predict 1 (baseline)" if mse else "chance")
-            if not part.empty:
+            if init is not None and not part.empty:
                 sns.lineplot(data=part, x="gap", y=metric, hue="model", palette=palette, estimator="mean",
                              errorbar=("pi", 100), marker="o", ax=ax)
-            ax.legend(fontsize=8, loc="upper left" if mse else "lower left", title=None)
+            for (model, label), line in part.groupby(["model", "init_label"], sort=True) if init is None else ():
+                # what the seaborn call above draws (mean, band from lowest to highest seed), by hand
+                # so that each line keeps its own style in the legend too
+                stats = line.groupby("gap")[metric].agg(["mean", "min", "max"]).reset_index()
+                ax.plot(stats["gap"], stats["mean"], marker="o", color=palette[model], linestyle=styles[(model, label)],
+                        label=f"{model}, {label}")
+                ax.fill_between(stats["gap"], stats["min"], stats["max"], color=palette[model], alpha=0.2, linewidth=0)
+            if init is None:
+                ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+            else:
+                ax.legend(fontsize=8, loc="upper left" if mse else "lower left", title=None)
             gaps = sorted(ok[ok["task"] == task]["gap"].unique())
             ax.set_xscale("log")
             ax.set_xticks(gaps, [str(g) for g in gaps], fontsize=8)
@@ -75,13 +119,15 @@ def plot_accuracy(results, out=None):
     return save_figure(fig, out or f"{results}/figures/accuracy_vs_gap")
 
 
-def plot_success(results, out=None):
+def plot_success(results, out=None, panels="init"):
     """Write RESULTS/figures/success_vs_gap.{png,pdf}: the headline figure.
 
     A panel per (task, initialisation); a line per cell: the fraction of seeds that solved
     the gap (test accuracy >= 0.9; diverged runs unsolved), the band its Wilson 95 %
     interval, and a dotted vertical line at the cell's reach where it lies inside the gaps
     run. The counts and reaches are those of summary.md (experiments/stats.py).
+    `panels="task"`: a panel per task, each (cell, initialisation) a line in the cell's
+    colour, its initialisation the line's style (`line_styles`).
     """
     from experiments.stats import reaches, success_rates
     from experiments.tables import THRESHOLD
@@ -90,20 +136,21 @@ def plot_success(results, out=None):
     rates, reach_rows = success_rates(table), reaches(table)
     if rates.empty:
         raise UsageError(f"no results in {results}/summary.csv; nothing to plot")
-    panels = [(t, i) for t in dict.fromkeys(rates["task"]) for i in panel_order(rates[rates["task"] == t]["init_label"])]
-    palette = cell_palette(rates["model"])
+    keys = panel_keys(rates, panels)
+    palette, styles = cell_palette(rates["model"]), line_styles(rates)
     # More than 4 lines in a panel (the LSTM family's 10) would bury the curves under the
     # legend: then each panel is wider and keeps its legend outside, on its right.
-    crowded = rates.groupby(["task", "init_label"])["model"].nunique().max() > 4
-    fig, axes = plt.subplots(1, len(panels), figsize=((7.2 if crowded else 4.6) * len(panels), 4.2), squeeze=False)
-    for ax, (task, init) in zip(axes[0], panels):
-        part = rates[(rates["task"] == task) & (rates["init_label"] == init)]
-        for model, line in part.groupby("model", sort=True):
-            colour = palette[model]
+    crowded = max(len(in_panel(rates, task, init).groupby(["model", "init_label"])) for task, init in keys) > 4
+    fig, axes = plt.subplots(1, len(keys), figsize=((7.2 if crowded else 4.6) * len(keys), 4.2), squeeze=False)
+    for ax, (task, init) in zip(axes[0], keys):
+        part = in_panel(rates, task, init)
+        for (model, label), line in part.groupby(["model", "init_label"], sort=True):
+            colour, style = palette[model], styles[(model, label)] if init is None else "-"
             n = f"{line['n'].min()}" if line["n"].min() == line["n"].max() else f"{line['n'].min()}-{line['n'].max()}"
-            ax.plot(line["gap"], line["rate"], marker="o", color=colour, label=f"{model} ({n} seeds)")
+            name = model if init is not None else f"{model}, {label}"
+            ax.plot(line["gap"], line["rate"], marker="o", color=colour, linestyle=style, label=f"{name} ({n} seeds)")
             ax.fill_between(line["gap"], line["ci_low"], line["ci_high"], color=colour, alpha=0.15, linewidth=0)
-            r = reach_rows[(reach_rows["task"] == task) & (reach_rows["init_label"] == init) & (reach_rows["model"] == model)]
+            r = reach_rows[(reach_rows["task"] == task) & (reach_rows["init_label"] == label) & (reach_rows["model"] == model)]
             if not r.empty and r["reach_censored"].iloc[0] == "":
                 ax.axvline(r["reach"].iloc[0], color=colour, linestyle=":", linewidth=1.2)
         gaps = sorted(part["gap"].unique())
@@ -112,7 +159,7 @@ def plot_success(results, out=None):
         ax.minorticks_off()
         ax.set_ylim(-0.02, 1.02)
         ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_title(f"{task}: {init}", fontsize=9)
+        ax.set_title(f"{task}: {init}" if init is not None else task, fontsize=9)
         ax.set_xlabel("gap (log scale)", fontsize=8)
         ax.set_ylabel(f"fraction of seeds solved (test acc. >= {THRESHOLD})" if ax is axes[0][0] else "")
         if crowded:

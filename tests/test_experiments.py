@@ -68,6 +68,34 @@ def test_a_panel_of_many_cells_widens_and_keeps_its_legend_outside(quick_results
     assert widths["few"] == round(4.6 * 130) and widths["many"] == round(7.2 * 130)  # one panel each, 130 dpi
 
 
+def test_panels_by_task_put_every_row_of_a_task_in_one_panel(quick_results, tmp_path, monkeypatch):
+    """post2015's cells do not share initialisations: one panel per task, each (cell,
+    initialisation) a line in its cell's colour, a cell's second initialisation dashed."""
+    from experiments import plot
+
+    summary = pd.read_csv(quick_results / "summary.csv")
+    chrono = summary[summary["model"] == "lstm"].assign(init_label="orthogonal recurrent, chrono forget bias")
+    (tmp_path / "r").mkdir()
+    pd.concat([summary, chrono]).to_csv(tmp_path / "r" / "summary.csv", index=False)
+    figures = {}
+    monkeypatch.setattr(plot, "save_figure", lambda fig, out: figures.setdefault(out.rsplit("/", 1)[-1], fig) and [out])
+
+    plot.plot_success(tmp_path / "r", panels="task")
+    plot.plot_accuracy(tmp_path / "r", panels="task")
+    by_init = len(plot.panel_keys(pd.concat([summary, chrono]), "init"))
+    for name, fig in figures.items():
+        panels = [ax for ax in fig.axes if ax.get_title()]
+        assert [ax.get_title() for ax in panels] == ["fluent"], name  # one task, one panel (by init: 2)
+        # "lstm, orthogonal recurrent (1 seeds)" in the success figure, without the count in the other
+        lines = {line.get_label().split(" (")[0]: line for line in panels[0].get_lines() if "," in line.get_label()}
+        assert set(lines) == {f"{m}, orthogonal recurrent" for m in ("rnn", "lstm", "gru")} | {"lstm, orthogonal recurrent, chrono forget bias"}, name
+        default, chrono = lines["lstm, orthogonal recurrent"], lines["lstm, orthogonal recurrent, chrono forget bias"]
+        assert default.get_color() == chrono.get_color() and (default.get_linestyle(), chrono.get_linestyle()) == ("-", "--"), name
+    assert by_init == 2
+    with pytest.raises(UsageError, match="unknown panels 'rows'; allowed: init, task"):
+        plot.plot_success(tmp_path / "r", panels="rows")
+
+
 def test_rerun_skips_recorded_runs_and_changes_nothing(quick_results, tmp_path):
     results = tmp_path / "r"  # a copy: other workers' tests read quick_results meanwhile
     shutil.copytree(quick_results, results)
