@@ -53,7 +53,7 @@ sweep: venv ## Run a preset, skipping runs already recorded: make sweep PRESET=q
 evaluate: venv ## Reload every saved model, score it on a fresh test set, write RESULTS/summary.csv
 	@$(CLI) evaluate "results=$(RESULTS)" $(ARGS)
 
-plot: venv ## Draw RESULTS/figures/success_vs_gap and accuracy_vs_gap (.png, .pdf) from RESULTS/summary.csv
+plot: venv ## Draw RESULTS/figures/success_vs_gap and accuracy_vs_gap (.png, .pdf) from RESULTS/summary.csv [ARGS=panels=task: a panel per task]
 	@$(CLI) plot "results=$(RESULTS)" $(ARGS)
 
 gradients: venv ## Gradient norm reaching each input step vs distance, initial and trained [GRAD_GAP=N, default: longest gap all cells ran]
