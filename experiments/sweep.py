@@ -308,6 +308,17 @@ def reuse_results(configs, results, source):
     return len(copied)
 
 
+def stacks_description(todo):
+    """The progress bar's label for these units: '418 runs as 42 seed stacks, 2 alone'; None
+    when nothing stacks. A run trains alone where its cell has no whole-sequence path or its
+    configuration's last seeds did not fit in a stack (`stack_memory`)."""
+    stacks = [u for u in todo if len(u) > 1]
+    alone = len(todo) - len(stacks)
+    if not stacks:
+        return None
+    return f"{sum(map(len, stacks))} runs as {len(stacks)} seed stack{'s' if len(stacks) > 1 else ''}" + (f", {alone} alone" if alone else "")
+
+
 def sweep(configs, results, executor="process", workers=None, progress=True, retry=False, seeds_per_model=SEEDS_PER_MODEL,
           reuse=None):
     """Train every config of `configs` that has no result in `results` yet; return counts.
@@ -349,8 +360,7 @@ def sweep(configs, results, executor="process", workers=None, progress=True, ret
     n_workers = 1 if executor == "local" else workers or os.cpu_count() or 1
     saved = checkpoints.saved_units(results)
     todo = units(todo, check_int("seeds_per_model", seeds_per_model, 1), stack_memory(n_workers), saved)
-    stacks = [u for u in todo if len(u) > 1]
-    desc = f"{sum(map(len, stacks))} runs as {len(stacks)} seed stack{'s' if len(stacks) > 1 else ''}" if stacks else None
+    desc = stacks_description(todo)
     resuming = sum(tuple(c.run_id for c in u) in saved for u in todo)
     if resuming:
         print(f"sweep: {resuming} of them resume from a checkpoint in {Path(results) / 'checkpoints'}", file=sys.stderr)

@@ -101,7 +101,10 @@ def test_a_sweep_stacks_the_seeds_of_each_configuration(tmp_path, capsys):
     assert [len(u) for u in sweep.units(step_loop)] == [1, 1]
     counts = sweep.sweep(configs, tmp_path, executor="local", progress=True)
     assert counts["done"] == 6 and counts["errors"] == 0
-    assert "6 runs as 2 seed stacks" in capsys.readouterr().err
+    assert "6 runs as 2 seed stacks:" in capsys.readouterr().err
+    # a run that cannot stack (the step loop's) is counted too, so that the label's parts add up
+    assert sweep.stacks_description(sweep.units(configs[:2] + step_loop[:1])) == "2 runs as 1 seed stack, 1 alone"
+    assert sweep.stacks_description(sweep.units(step_loop)) is None
     records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
     assert all(r["batched"]["seeds"] == [0, 1, 2] for r in records)
     # Downstream reads them as any record; evaluate scores a configuration's seeds as one stack,
