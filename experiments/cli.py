@@ -219,13 +219,19 @@ def report_command(results):
     print(f"wrote {report(results)}")
 
 
-@command("compare", keys=("other",), usage="other=DIR", help="success counts and reaches of RESULTS beside DIR's (Fisher's exact test per point)")
+@command("compare", keys=("other",), usage="other=DIR",
+         help="success counts and reaches of RESULTS beside DIR's (Fisher's exact test per point); also saved as DIR/compare.md")
 def compare_command(results, other=None):
     if other is None or str(other).strip() == "":
         raise UsageError("compare needs other=DIR, the results folder to set beside results=DIR")
     from experiments.compare import compare, markdown, same_runs
+    from experiments.records import write_text
 
-    print(markdown(*compare(results, str(other)), results, other, same_runs(results, str(other))))
+    text = markdown(*compare(results, str(other)), results, other, same_runs(results, str(other)))
+    print(text)
+    # beside the rerun it describes, so that a check folder carries its own verdict
+    write_text(f"{other}/compare.md", text + "\n")
+    print(f"wrote {other}/compare.md", file=sys.stderr)
 
 
 @command("show-data", keys=("task", "gap", "n", "seed"), usage="task=fluent gap=5 [n=4 seed=0]", help="print readable samples of a task")

@@ -96,6 +96,7 @@ def test_compare_agrees_with_itself_and_flags_a_clear_disagreement(tmp_path):
     out = cli("compare", f"results={tmp_path / 'a'}", f"other={tmp_path / 'c'}")
     assert out.returncode == 0, out.stderr  # a report: exit 0 whatever it finds
     assert out.stdout.strip().splitlines()[-1] == "compare: 2 of 4 points agree, 0 of 1 reaches agree"
+    assert (tmp_path / "c" / "compare.md").read_text() == out.stdout  # the same report, kept beside the rerun
 
 
 def test_compare_sets_the_same_runs_side_by_side_one_by_one(tmp_path):
