@@ -150,7 +150,8 @@ def plot_success(results, out=None, panels="init"):
             name = model if init is not None else f"{model}, {label}"
             ax.plot(line["gap"], line["rate"], marker="o", color=colour, linestyle=style, label=f"{name} ({n} seeds)")
             ax.fill_between(line["gap"], line["ci_low"], line["ci_high"], color=colour, alpha=0.15, linewidth=0)
-            r = reach_rows[(reach_rows["task"] == task) & (reach_rows["init_label"] == label) & (reach_rows["model"] == model)]
+            r = in_panel(reach_rows, task, label)
+            r = r[r["model"] == model]
             if not r.empty and r["reach_censored"].iloc[0] == "":
                 ax.axvline(r["reach"].iloc[0], color=colour, linestyle=":", linewidth=1.2)
         gaps = sorted(part["gap"].unique())
