@@ -42,15 +42,21 @@ from experiments.records import (
 ROOT = Path(__file__).resolve().parents[1]
 # Seeds of one configuration trained as one seed stack (experiments/batched.py); 1 turns it off.
 SEEDS_PER_MODEL = 10
-# The share of this machine's memory that seed stacks in flight may use together: each of the
-# `workers` stacks gets its part (`batched.stack_size`); the rest is the processes' own.
+# The share of the memory available when a sweep plans its stacks that those stacks may use
+# together: each of the `workers` stacks gets its part (`batched.stack_size`); the rest is the
+# processes' own. Available, not total: a second sweep on the machine (its stacks resident)
+# then plans smaller stacks instead of both planning for all of RAM, which is how the
+# headline rerun was killed beside the `long` sweep on 2026-12-04. The budget is read once,
+# when the sweep starts: a sweep started earlier does not shrink when a later one grows.
 STACK_MEMORY_SHARE = 0.6
 
 
 def stack_memory(workers):
-    """Bytes one seed stack may use while `workers` stacks train at once on this machine."""
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return STACK_MEMORY_SHARE * total / max(workers, 1)
+    """Bytes one seed stack may use while `workers` stacks train at once, out of the memory
+    this machine has available now (`psutil.virtual_memory().available`)."""
+    import psutil
+
+    return STACK_MEMORY_SHARE * psutil.virtual_memory().available / max(workers, 1)
 
 
 def pending(configs, results, retry=False):
