@@ -27,9 +27,6 @@ from experiments.records import load_records, write_text
 LEFT = 0.9  # below 90 % of the baseline: the run has left it
 SOLVED = 0.01  # below 1 % of the baseline (MSE 0.0017 on adding): the task is solved
 BITS = 1 / math.log(2)  # nats -> bits
-# The diagnostic beside Arjovsky et al.'s adding rows (presets.py): our protocol to theirs, one
-# choice at a time, at T = 100; `make papers` tabulates it when its records exist.
-LADDER = "adding_protocols"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +82,34 @@ PAPERS = {
     )),
 }
 
+
+
+@dataclasses.dataclass(frozen=True)
+class Ladder:
+    """A diagnostic beside a paper's rows: one preset whose grids go from our protocol to the
+    paper's, one choice at a time. `make papers` tabulates and draws it when its records exist."""
+
+    title: str  # papers.md's heading for it
+    text: str  # what the rungs are and what the paper reports
+    marks: tuple  # the paper's numbers drawn on its figure
+
+
+LADDERS = {
+    "adding_protocols": Ladder(
+        "Why: adding T = 100 from our protocol to Arjovsky et al.'s",
+        "Our default protocol first, then one of Arjovsky et al.'s choices at a time, then their whole protocol at "
+        "our rate and at theirs, then with their input kernel too (Glorot per gate block), and last with their "
+        "RMSprop too (its mean of squared gradients starts at 1e-3, not 0). Their paper: the LSTM leaves the baseline "
+        "after ~1,000-1,500 updates at T = 100.",
+        tuple(m for m in PAPERS["arjovsky_adding"].marks if m.model == "lstm" and m.gap == 100)),
+    "tallec_protocols": Ladder(
+        "Why: Tallec & Ollivier's adding T = 750 from our protocol to theirs",
+        "Our default protocol first (chrono init with T_max = 750, and forget bias 1), then, for the chrono LSTM, one "
+        "of their choices at a time (rate 1e-3, batch 32, 128 units, no clipping), and last their whole protocol "
+        "(RMSprop, the `tallec_adding` runs). Their paper: chrono solves it in ~400-500 iterations, forget bias 1 "
+        "in ~3,700-3,800.",
+        PAPERS["tallec_adding"].marks),
+}
 
 def curves(folder, scale=1.0):
     """Long table of every run's learning curve in `folder`: one row per recorded evaluation.
@@ -186,41 +211,46 @@ def protocol(cfg):
     return text if kernel == "glorot_uniform" else f"{text}, input kernel {kernel.replace('_', ' ')}"
 
 
-def ladder_order():
-    """The ladder's protocols in the preset's order."""
+def rung(cfg):
+    """A ladder row's name: the run's `protocol`, and its initialisation where it is not the
+    cell's default forget bias (1 for the LSTM, given or not)."""
+    bias = cfg.get("forget_bias")
+    init = {"chrono": f", chrono init (T_max {cfg.get('chrono_tmax')})", "zero": ", forget bias 0"}.get(bias, "")
+    return protocol(cfg) + init
+
+
+def ladder_order(name):
+    """The rungs of ladder `name` in its preset's order."""
     from experiments.presets import expand
 
-    return list(dict.fromkeys(protocol(dataclasses.asdict(cfg)) for cfg in expand(LADDER)))
+    return list(dict.fromkeys(rung(dataclasses.asdict(cfg)) for cfg in expand(name)))
 
 
 def ladder_curves(folder):
-    """`curves(folder)` with each run's protocol (`protocol`) as its "label"."""
+    """`curves(folder)` with each run's rung (`rung`) as its "label"."""
     table = curves(folder)
-    table["label"] = table["run_id"].map({r["run_id"]: protocol(r["config"]) for r in load_records(folder, warn=False)})
+    table["label"] = table["run_id"].map({r["run_id"]: rung(r["config"]) for r in load_records(folder, warn=False)})
     return table
 
 
-def ladder_markdown(folder):
-    """The ladder's table: per protocol (in the preset's order), when each seed left the
-    baseline and solved the task; "" when `folder` holds no records."""
+def ladder_markdown(folder, name):
+    """Ladder `name`'s table from the records in `folder`: per rung (in the preset's order),
+    when each seed left the baseline and solved the task; "" when `folder` holds no records."""
     if not (Path(folder) / "runs").is_dir():
         return ""
-    order = ladder_order()
+    ladder, order = LADDERS[name], ladder_order(name)
     table = ladder_curves(folder)
-    lines = [f"## Why: adding T = 100 from our protocol to Arjovsky et al.'s (`{LADDER}`, MSE)", "",
-             "Our default protocol first, then one of Arjovsky et al.'s choices at a time, then their whole protocol at "
-             "our rate and at theirs, then with their input kernel too (Glorot per gate block), and last with their "
-             "RMSprop too (its mean of squared gradients starts at 1e-3, not 0). Their paper: the LSTM leaves the baseline after ~1,000-1,500 updates at T = 100.", "",
+    lines = [f"## {ladder.title} (`{name}`, MSE)", "", ladder.text, "",
              "| protocol | seeds | left the baseline at (updates) | solved at (updates) | budget (updates) |", "|---|---|---|---|---|"]
-    for name in sorted(table["label"].unique(), key=lambda p: order.index(p) if p in order else len(order)):
-        runs = [run for _, run in table[table["label"] == name].groupby("run_id")]
+    for label in sorted(table["label"].unique(), key=lambda p: order.index(p) if p in order else len(order)):
+        runs = [run for _, run in table[table["label"] == label].groupby("run_id")]
         cells = []
         for fraction in (LEFT, SOLVED):
             when = [first_below(run, fraction) for run in runs]
             done = sorted(u for u in when if u is not None)
             cells.append(f"{len(done)} of {len(runs)}" + (f": {', '.join(f'{u:,}' for u in done)}" if done else ""))
         budget = min(int(run["budget"].iloc[0]) for run in runs)
-        lines.append(f"| {name} | {len(runs)} | {cells[0]} | {cells[1]} | {budget:,} |")
+        lines.append(f"| {label} | {len(runs)} | {cells[0]} | {cells[1]} | {budget:,} |")
     return "\n".join(lines + [""])
 
 
@@ -235,14 +265,13 @@ def plot_curves(results, name):
     return draw_curves(table, paper.marks, paper.unit, f"{paper.title}: our learning curves at the paper's protocol", folder)
 
 
-def plot_ladder(folder):
-    """FOLDER/figures/learning_curves.{png,pdf} of the adding ladder: one curve per protocol,
-    with Arjovsky et al.'s reported departure at T = 100 shaded."""
-    table = ladder_curves(folder)
-    marks = [m for m in PAPERS["arjovsky_adding"].marks if m.model == "lstm" and m.gap == 100]
-    title = "Adding T = 100: from our protocol to Arjovsky et al.'s"
+def plot_ladder(folder, name):
+    """FOLDER/figures/learning_curves.{png,pdf} of ladder `name`: one curve per rung, with the
+    paper's reported points marked."""
+    ladder = LADDERS[name]
     # The legend beside the axes: the protocols' names are long and the curves fill the panel.
-    return draw_curves(table, marks, "MSE", title, folder, order=ladder_order(), legend_outside=True)
+    return draw_curves(ladder_curves(folder), ladder.marks, "MSE", ladder.title.removeprefix("Why: ").capitalize().replace("tallec", "Tallec"), folder,
+                       order=ladder_order(name), legend_outside=True)
 
 
 def draw_curves(table, marks, unit, title, folder, order=None, legend_outside=False):
@@ -283,18 +312,17 @@ def draw_curves(table, marks, unit, title, folder, order=None, legend_outside=Fa
 
 
 def papers(results, names=None):
-    """Learning-curve figures of every paper with records (and of the adding ladder, when all
-    are drawn and it has records), and RESULTS/papers/papers.md."""
-    ladder = Path(results) / "papers" / LADDER
-    with_ladder = names is None and (ladder / "runs").is_dir()
+    """Learning-curve figures of every paper with records (and of each ladder with records,
+    when all are drawn), and RESULTS/papers/papers.md."""
+    ladders = [] if names is not None else [n for n in LADDERS if (Path(results) / "papers" / n / "runs").is_dir()]
     names = list(names or [n for n in PAPERS if (Path(results) / "papers" / n / "runs").is_dir()])
     for name in names:
         check_choice("paper", name, PAPERS)
-    if not names and not with_ladder:
+    if not names and not ladders:
         raise UsageError(f"no paper results under {results}/papers/: run `make papers-sweep` first")
     written = [path for name in names for path in plot_curves(results, name)]
-    if with_ladder:
-        written += plot_ladder(ladder)
+    for name in ladders:
+        written += plot_ladder(Path(results) / "papers" / name, name)
     out = Path(results) / "papers" / "papers.md"
-    write_text(out, markdown(results, names) + "\n" + (ladder_markdown(ladder) if with_ladder else ""))
+    write_text(out, markdown(results, names) + "".join("\n" + ladder_markdown(Path(results) / "papers" / n, n) for n in ladders))
     return written + [str(out)]

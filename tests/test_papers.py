@@ -112,8 +112,9 @@ def test_primed_rmsprop_starts_its_mean_of_squares_at_1e_3_as_arjovsky_et_al():
 def test_the_adding_ladder_tabulates_each_protocol_in_the_presets_order(tmp_path):
     """One row per protocol of `adding_protocols`, in its order, with when each seed left and solved."""
     base = TASKS["adding"].baseline_loss(100)
-    cfgs = presets.expand(papers.LADDER)
+    cfgs = presets.expand("adding_protocols")
     protocols = list(dict.fromkeys(papers.protocol(dataclasses.asdict(c)) for c in cfgs))
+    assert protocols == papers.ladder_order("adding_protocols")  # no chrono rung: a rung is its protocol
     assert len(cfgs) == 21 and len(protocols) == 7
     assert protocols[0] == "Adam 0.003, batch 64, 64 units, orthogonal recurrent, clipnorm 1"
     assert protocols[4] == "RMSprop 0.001, batch 20, 128 units, glorot_uniform recurrent, clipvalue 1"
@@ -122,13 +123,31 @@ def test_the_adding_ladder_tabulates_each_protocol_in_the_presets_order(tmp_path
     last = [c for c in cfgs if papers.protocol(dataclasses.asdict(c)) == protocols[-1]]
     first = [c for c in cfgs if papers.protocol(dataclasses.asdict(c)) == protocols[0]]
     for cfg in last:  # never leaves
-        write(tmp_path, papers.LADDER, cfg, [base] * 100)
+        write(tmp_path, "adding_protocols", cfg, [base] * 100)
     for cfg, leave in zip(first, (11, 12, 30)):  # evaluations of 100 updates; the third leaves but never solves
-        write(tmp_path, papers.LADDER, cfg, [base] * leave + [0.5 * base] + ([0.001 * base] if leave < 30 else []))
-    text = papers.ladder_markdown(tmp_path / "papers" / papers.LADDER)
+        write(tmp_path, "adding_protocols", cfg, [base] * leave + [0.5 * base] + ([0.001 * base] if leave < 30 else []))
+    text = papers.ladder_markdown(tmp_path / "papers" / "adding_protocols", "adding_protocols")
     rows = [line for line in text.splitlines() if line.startswith("| ") and "units" in line]
     assert rows == [f"| {protocols[0]} | 3 | 3 of 3: 1,200, 1,300, 3,100 | 2 of 3: 1,300, 1,400 | 4,000 |",
                     f"| {protocols[-1]} | 3 | 0 of 3 | 0 of 3 | 10,000 |"]
-    assert papers.ladder_markdown(tmp_path / "nothing") == ""
+    assert papers.ladder_markdown(tmp_path / "nothing", "adding_protocols") == ""
     written = papers.papers(tmp_path)  # the ladder alone beside no paper: its figure and its table
     assert any("adding_protocols/figures/learning_curves.png" in p for p in written)
+
+
+def test_the_tallec_ladder_keeps_chrono_and_forget_bias_1_apart_under_one_protocol(tmp_path):
+    """Two initialisations under the same protocol are two rows; its last rungs are exactly
+    `tallec_adding`'s runs (the same run ids), so those records serve both tables."""
+    base = TASKS["adding"].baseline_loss(750)
+    cfgs = presets.expand("tallec_protocols")
+    rungs = papers.ladder_order("tallec_protocols")
+    assert len(cfgs) == 24 and len(rungs) == 8
+    assert rungs[1] == papers.protocol(dataclasses.asdict(cfgs[3])) and rungs[0] == rungs[1] + ", chrono init (T_max 750)"
+    assert {c.run_id for c in presets.expand("tallec_adding")} <= {c.run_id for c in cfgs}
+    for cfg in cfgs[:6]:  # ours: chrono leaves at 900 updates, forget bias 1 never
+        write(tmp_path, "tallec_protocols", cfg, [base] * 9 + [0.001 * base] if cfg.forget_bias == "chrono" else [base] * 80)
+    text = papers.ladder_markdown(tmp_path / "papers" / "tallec_protocols", "tallec_protocols")
+    rows = [line for line in text.splitlines() if line.startswith("| Adam")]
+    assert rows == [f"| {rungs[0]} | 3 | 3 of 3: 1,000, 1,000, 1,000 | 3 of 3: 1,000, 1,000, 1,000 | 2,000 |",
+                    f"| {rungs[1]} | 3 | 0 of 3 | 0 of 3 | 8,000 |"]
+    assert "Tallec & Ollivier's adding T = 750" in text
