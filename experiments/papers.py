@@ -270,7 +270,8 @@ def plot_ladder(folder, name):
     paper's reported points marked."""
     ladder = LADDERS[name]
     # The legend beside the axes: the protocols' names are long and the curves fill the panel.
-    return draw_curves(ladder_curves(folder), ladder.marks, "MSE", ladder.title.removeprefix("Why: ").capitalize().replace("tallec", "Tallec"), folder,
+    title = ladder.title.removeprefix("Why: ")
+    return draw_curves(ladder_curves(folder), ladder.marks, "MSE", title[0].upper() + title[1:], folder,
                        order=ladder_order(name), legend_outside=True)
 
 
