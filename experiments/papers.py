@@ -83,7 +83,6 @@ PAPERS = {
 }
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Ladder:
     """A diagnostic beside a paper's rows: one preset whose grids go from our protocol to the
@@ -110,6 +109,7 @@ LADDERS = {
         "in ~3,700-3,800.",
         PAPERS["tallec_adding"].marks),
 }
+
 
 def curves(folder, scale=1.0):
     """Long table of every run's learning curve in `folder`: one row per recorded evaluation.

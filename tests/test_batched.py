@@ -114,7 +114,7 @@ def test_a_sweep_stacks_the_seeds_of_each_configuration(tmp_path, capsys):
     np.testing.assert_allclose(stacked["test_loss"], alone["test_loss"], rtol=1e-5)
 
 
-def test_seed_stacks_are_cut_to_what_fits_in_memory():
+def test_seed_stacks_are_cut_to_what_fits_in_memory(monkeypatch):
     """Ten seeds at a long gap become stacks no larger than the memory allows; a seed alone
     when not even two fit; `seeds_per_model` still caps a stack when memory does not."""
     cfgs = [RunConfig(model="lstm", gap=2560, seed=s, forget_bias="chrono", **presets.FAST) for s in range(10)]
@@ -125,23 +125,29 @@ def test_seed_stacks_are_cut_to_what_fits_in_memory():
     assert [len(u) for u in sweep.units(cfgs, 10, memory=0.5 * one)] == [1] * 10
     assert [len(u) for u in sweep.units(cfgs, 3, memory=100 * one)] == [3, 3, 3, 1]
     assert [len(u) for u in sweep.units(cfgs, 10)] == [10]
-    assert sweep.stack_memory(2) == pytest.approx(sweep.stack_memory(1) / 2, rel=0.05)
+    hold_memory(monkeypatch, available=12e9)  # held still, so that both budgets read the same amount
+    assert sweep.stack_memory(2) == pytest.approx(sweep.stack_memory(1) / 2)
+
+
+def hold_memory(monkeypatch, available, total=24e9):
+    """Make `psutil.virtual_memory()` report `available` of `total` bytes, whatever the machine has."""
+    import collections
+
+    import psutil
+
+    memory = collections.namedtuple("svmem", "total available")
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: memory(total, available))
 
 
 def test_the_stack_budget_is_a_share_of_the_memory_available_not_of_all_ram(monkeypatch):
     """A second sweep planning beside a first one's resident stacks sees only what is left:
     with 24 GB in the machine and 10 GB of it available, ten chrono LSTMs at gap 2560 plan
     stacks from 6 GB, not from 14.4 GB."""
-    import collections
-
-    import psutil
-
-    memory = collections.namedtuple("svmem", "total available")
     cfgs = [RunConfig(model="lstm", gap=2560, seed=s, forget_bias="chrono", **presets.FAST) for s in range(10)]
     one = batched.seed_bytes(cfgs[0])
-    monkeypatch.setattr(psutil, "virtual_memory", lambda: memory(24e9, 24e9))
+    hold_memory(monkeypatch, available=24e9)
     alone = [len(u) for u in sweep.units(cfgs, 10, sweep.stack_memory(1))]
-    monkeypatch.setattr(psutil, "virtual_memory", lambda: memory(24e9, 10e9))
+    hold_memory(monkeypatch, available=10e9)
     assert sweep.stack_memory(1) == pytest.approx(sweep.STACK_MEMORY_SHARE * 10e9)
     beside = [len(u) for u in sweep.units(cfgs, 10, sweep.stack_memory(1))]
     assert max(beside) == int(sweep.STACK_MEMORY_SHARE * 10e9 // one) < max(alone)

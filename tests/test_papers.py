@@ -144,7 +144,7 @@ def test_the_tallec_ladder_keeps_chrono_and_forget_bias_1_apart_under_one_protoc
     assert len(cfgs) == 24 and len(rungs) == 8
     assert rungs[1] == papers.protocol(dataclasses.asdict(cfgs[3])) and rungs[0] == rungs[1] + ", chrono init (T_max 750)"
     assert {c.run_id for c in presets.expand("tallec_adding")} <= {c.run_id for c in cfgs}
-    for cfg in cfgs[:6]:  # ours: chrono leaves at 900 updates, forget bias 1 never
+    for cfg in cfgs[:6]:  # ours: chrono leaves (and solves) at the 10th evaluation, 1,000 updates; forget bias 1 never
         write(tmp_path, "tallec_protocols", cfg, [base] * 9 + [0.001 * base] if cfg.forget_bias == "chrono" else [base] * 80)
     text = papers.ladder_markdown(tmp_path / "papers" / "tallec_protocols", "tallec_protocols")
     rows = [line for line in text.splitlines() if line.startswith("| Adam")]
