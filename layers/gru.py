@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from layers.base import PACKAGE, GatedCell, RecurrentLayer
-from layers.sequence import batch_major, outer_sum, row, scan_backward, scan_states, shifted, sum_steps, time_major, transposed, upstream_grads, weight_values
+from layers.sequence import backprop_through_time, batch_major, row, scan_states, time_major, transposed, upstream_grads, weight_values
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -91,7 +91,7 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias):
     the input side gets [dz, dr, dn], the recurrent side [dz, dr, dn r], and
     dh_{t-1} = dh z + [dz, dr, dn r] U^T. All six are dh times a factor the forward loop
     stores, so the backward loop is one product, one matmul and an add. Weight gradients are
-    summed over all steps after the loop.
+    summed over all steps after the loop (inside it for a seed stack: `backprop_through_time`).
 
     Shapes: x (B, T, D); h0 (B, H); kernel (D, 3H); recurrent_kernel (H, 3H); bias (2, 3H).
     Returns ((B, T, H) outputs, [h_T]). A seed stack adds a leading S axis to every shape.
@@ -126,17 +126,14 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias):
             d_hs, d_hT = upstream_grads(args, outputs)
 
             def back(state, local_t, dh_out):
-                dh, _, _ = state
+                (dh,) = state
                 factors, z = ops.split(local_t, [6 * units], axis=-1)
                 dh = dh + dh_out
                 dx, du = ops.split(ops.concatenate([dh] * 6, -1) * factors, 2, axis=-1)
-                return dh * z + ops.matmul(du, U_t), dx, du
+                return (dh * z + ops.matmul(du, U_t),), dx, du
 
-            zeros = ops.zeros_like(ops.concatenate([h0] * 3, -1))
-            dhs, dxs, dus = scan_backward(back, (d_hT, zeros, zeros), local, time_major(d_hs))
-            dx = batch_major(ops.matmul(dxs, transposed(W)))
-            db = ops.stack([sum_steps(dxs), sum_steps(dus)], axis=-2)  # (2, 3H), or (S, 2, 3H)
-            return dx, dhs[0], outer_sum(xs, dxs), outer_sum(shifted(h0, hs), dus), db
+            (dh0,), dx, dW, dU, db_x, db_h = backprop_through_time(back, (d_hT,), local, time_major(d_hs), xs, h0, hs, W, recurrent_dz=True)
+            return dx, dh0, dW, dU, ops.stack([db_x, db_h], axis=-2)  # db (2, 3H), or (S, 2, 3H)
 
         return outputs, grad
 

@@ -7,7 +7,7 @@ import keras
 from keras import ops
 
 from layers.base import PACKAGE, RecurrentCell, RecurrentLayer
-from layers.sequence import batch_major, outer_sum, row, scan_backward, scan_states, shifted, sum_steps, time_major, transposed, upstream_grads, weight_values
+from layers.sequence import backprop_through_time, batch_major, row, scan_states, time_major, transposed, upstream_grads, weight_values
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -58,7 +58,8 @@ def rnn_sequence(x, h0, kernel, recurrent_kernel, bias):
 
     Backward, with dh_t the total gradient reaching h_t: da_t = dh_t (1 - h_t^2),
     dh_{t-1} = da_t U^T (+ the output gradient at t-1); dW, dU and db are sums over all steps
-    of x_t^T da_t, h_{t-1}^T da_t and da_t, each one matmul after the loop.
+    of x_t^T da_t, h_{t-1}^T da_t and da_t, each one matmul after the loop (inside it for a seed
+    stack: `layers.sequence.backprop_through_time`).
 
     Shapes: x (B, T, D); h0 (B, H); kernel (D, H); recurrent_kernel (H, H); bias (H,).
     Returns ((B, T, H) outputs, [h_T]). A seed stack adds a leading S axis to every shape.
@@ -75,13 +76,12 @@ def rnn_sequence(x, h0, kernel, recurrent_kernel, bias):
             d_hs, d_hT = upstream_grads(args, outputs)
 
             def back(state, h, dh_out):
-                dh, _ = state
+                (dh,) = state
                 da = (dh + dh_out) * (1 - h * h)
-                return ops.matmul(da, U_t), da
+                return (ops.matmul(da, U_t),), da, da
 
-            dhs, das = scan_backward(back, (d_hT, ops.zeros_like(h0)), hs, time_major(d_hs))
-            dx = batch_major(ops.matmul(das, transposed(W)))
-            return dx, dhs[0], outer_sum(xs, das), outer_sum(shifted(h0, hs), das), sum_steps(das)
+            (dh0,), dx, dW, dU, db, _ = backprop_through_time(back, (d_hT,), hs, time_major(d_hs), xs, h0, hs, W)
+            return dx, dh0, dW, dU, db
 
         return outputs, grad
 

@@ -9,7 +9,8 @@ more in overhead than in arithmetic. A cell may therefore also define
 computing the same equations over the whole sequence, with a hand-written backward pass
 (backpropagation through time, Werbos 1990) that keeps only one (B, G*H) x (G*H, H) matmul
 per step in the sequential loop and computes the weight gradients as single large matmuls
-over all steps at the end, the way cuDNN's RNN kernels do (Appleyard et al. 2016).
+over all steps at the end, the way cuDNN's RNN kernels do (Appleyard et al. 2016); the loop
+and those matmuls are `backprop_through_time`, shared by rnn, gru and lstm.
 `layers.base.RNN` uses it when it can and falls back to the step loop otherwise; the parity
 tests (tests/test_sequence.py) check that both paths agree in outputs and gradients.
 
@@ -17,7 +18,8 @@ Seed stacks. The same functions run S independent copies of a cell at once (S se
 configuration, `experiments/batched.py`): inputs (S, B, T, D), states (S, B, H), weights with
 a leading S axis (kernel (S, D, G*H), bias (S, G*H)). Every matmul is then a batched matmul
 over the seed axis, and nothing mixes two seeds. The helpers below are written for both
-ranks, so each cell's equations are written once.
+ranks, so each cell's equations are written once; `backprop_through_time` alone takes another
+route for a stack (the weight gradients summed inside the loop), for speed.
 """
 
 from keras import ops
@@ -78,6 +80,66 @@ def scan_backward(step, init, stored, d_outputs):
         return (t - 1, *step(tuple(rest), stored_t, d_outputs[t]))
 
     return scan_states(body, (ops.shape(stored)[0] - 1, *init), stored, reverse=True)[1:]
+
+
+def backprop_through_time(back, init, stored, d_outputs, xs, h0, hs, W, recurrent_dz=False):
+    """The BPTT loop of a cell whose pre-activations are x_t W (+ b) and h_{t-1} U (+ b), and
+    the gradients of x, W, U and b that it feeds.
+
+    `back(state, stored_t, d_output_t) -> (state, dz_x, dz_h)` is one step of the loop, for
+    t = T-1 down to 0: `state` is a tuple of (B, H) tensors starting at `init` (the gradients
+    reaching the final states); dz_x (B, G*H) is the gradient at the input pre-activations
+    x_t W, dz_h at the recurrent ones h_{t-1} U, the same tensor unless `recurrent_dz` (the
+    GRU's reset gate sits between h_{t-1} U and its activation). `stored` (T, B, ...) is what
+    the forward loop kept, `d_outputs` (T, B, H) the gradients arriving at each output, `xs`
+    (T, B, D) the inputs, `hs` (T, B, H) the states, `h0` the initial one.
+
+    Returns (state at t = 0, dx (B, T, D), dW (D, G*H), dU (H, G*H), db_x, db_h (G*H,)); a seed
+    stack adds an S axis after T and before everything else.
+
+    Alone, the loop keeps every dz_x (and dz_h) and the weight gradients are three large
+    matmuls after it, as cuDNN does. In a seed stack they are summed inside the loop instead,
+    one batched matmul per step. After the loop, XLA on the CPU copies the stacked
+    (T, S, B, G*H) into seed-major order for the batched matmul: in a profile of 10 stacked
+    LSTMs (B64/T80/H64) 132 of 243 ms went outside the two loops. Summed in the loop, one
+    layer's forward and backward for 10 seeds is 1.10-1.24x faster at T = 80 and 1.27-1.36x at
+    T = 320 (rnn, gru, lstm; `experiments/PERF_NOTES.md`, session 19); alone it is no faster,
+    so that path keeps its rounding (bit-identical gradients).
+    """
+    if len(xs.shape) == 4:
+        return _accumulating_bptt(back, init, stored, d_outputs, xs, h0, hs, W, recurrent_dz)
+    n = len(init)
+    zeros = ops.zeros(tuple(ops.shape(h0)[:-1]) + (W.shape[-1],), dtype=h0.dtype)  # (B, G*H)
+
+    def step(state, stored_t, d_output_t):
+        state, dz_x, dz_h = back(state[:n], stored_t, d_output_t)
+        return (*state, dz_x, dz_h) if recurrent_dz else (*state, dz_x)
+
+    stacked = scan_backward(step, (*init, *[zeros] * (2 if recurrent_dz else 1)), stored, d_outputs)
+    dz_x = stacked[n]
+    dz_h = stacked[n + 1] if recurrent_dz else dz_x
+    dx = batch_major(ops.matmul(dz_x, transposed(W)))
+    return tuple(s[0] for s in stacked[:n]), dx, outer_sum(xs, dz_x), outer_sum(shifted(h0, hs), dz_h), sum_steps(dz_x), sum_steps(dz_h)
+
+
+def _accumulating_bptt(back, init, stored, d_outputs, xs, h0, hs, W, recurrent_dz):
+    """`backprop_through_time` for a seed stack: the weight gradients summed step by step."""
+    steps = ops.shape(stored)[0]
+    h_prevs, W_t = shifted(h0, hs), transposed(W)  # (T, S, B, H); W^T once, outside the loop
+
+    def body(i, carry):
+        state, dW, dU, db_x, db_h, dx = carry
+        t = steps - 1 - i
+        state, dz_x, dz_h = back(state, stored[t], d_outputs[t])
+        dz_h = dz_h if recurrent_dz else dz_x
+        dx = ops.slice_update(dx, (t, 0, 0, 0), ops.matmul(dz_x, W_t)[None])
+        return (tuple(state), dW + ops.matmul(transposed(xs[t]), dz_x), dU + ops.matmul(transposed(h_prevs[t]), dz_h),
+                db_x + ops.sum(dz_x, axis=-2), db_h + ops.sum(dz_h, axis=-2), dx)
+
+    db = ops.zeros((W.shape[0], W.shape[-1]), dtype=W.dtype)  # (S, G*H)
+    carry = (tuple(init), ops.zeros_like(W), ops.zeros((W.shape[0], hs.shape[-1], W.shape[-1]), dtype=W.dtype), db, db, ops.zeros_like(xs))
+    state, dW, dU, db_x, db_h, dx = ops.fori_loop(0, steps, body, carry)
+    return state, batch_major(dx), dW, dU, db_x, db_h
 
 
 def outer_sum(a, b):
