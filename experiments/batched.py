@@ -16,8 +16,10 @@ seed axis and no operation mixes two seeds. What each seed keeps to itself:
 - its gradient clipping: Keras' `clipnorm` clips each weight's gradient by its norm; here the
   norm is taken per seed (`PerSeedClipping`), as S separate optimizers would;
 - its early stop: a seed that reaches the target at a check has its weights and history
-  taken then; it keeps stepping with the others (its later steps are discarded), and the
-  stack stops when every seed has stopped or the budget is spent.
+  taken then; it keeps stepping with the others (its later steps are discarded) until the
+  seeds still training are at most `COMPACT_AT` of the stack, when the stack is rebuilt from
+  them alone (weights and optimizer state as they are), and it stops when every seed has
+  stopped or the budget is spent.
 
 Each seed then gets its own record and `.keras` model, written by `train.conclude` exactly
 as an unbatched run's, plus `"batched": {"seeds": [...]}`. Batched seeds are not bit-identical
@@ -26,6 +28,7 @@ they are the same experiment, and `results/checks/stacked_rerun/` holds a larger
 (the README's "Does it survive a rerun?").
 """
 
+import copy
 import dataclasses
 import math
 import time
@@ -54,6 +57,12 @@ BYTES_PER_STEP_UNIT = 160
 # keeps what a backward pass would need: ten seeds' 512 validation sequences at gap 2560 would
 # take ~27 GB at once, so long sequences are predicted in smaller batches.
 PREDICT_MEMORY = 2e9
+# A stack is rebuilt from its seeds still training once they are at most this share of it, so
+# the stopped seeds stop costing steps. Each rebuild costs a trace and an XLA compilation (a
+# few seconds); at 3/4, the headline rerun's 64 stacks would have computed 1.26x fewer seed-steps
+# (weighted by sequence length, from the records' stopping points) with about 5 rebuilds a stack,
+# against 1.28x rebuilding at every stop and 1.18x at 1/2 (PERF_NOTES.md, session 19).
+COMPACT_AT = 0.75
 
 
 def stackable(cfg):
@@ -184,6 +193,25 @@ class SeedStack:
         """Seed s's weights as numpy arrays, in `model.get_weights()` order."""
         return [np.split(v.numpy(), self.n_seeds)[s] if i in self.flat else v.numpy()[s] for i, v in enumerate(self.variables)]
 
+    def take(self, keep):
+        """A stack of the seeds at positions `keep` of this one, with their weights as they are now."""
+        taken = copy.copy(self)  # the same layers; new variables
+        taken.n_seeds = len(keep)
+        taken.variables = [keras.Variable(take_seeds(v.numpy(), keep, self.n_seeds), name=f"stacked_{i}")
+                           for i, v in enumerate(self.variables)]
+        return taken
+
+
+def take_seeds(array, keep, n_seeds):
+    """The seeds at positions `keep` of a stacked array: its (S, ...) rows, or for an
+    embedding's flat (S*V, E) table (and its optimizer slots) each seed's block of V rows; one
+    `np.split` into S blocks covers both. A scalar (the optimizer's step count) is shared and
+    returned as it is."""
+    if array.ndim == 0:
+        return array
+    blocks = np.split(array, n_seeds)
+    return np.concatenate([blocks[k] for k in keep])
+
 
 def per_seed_loss(task, pred, y):
     """(S,) mean loss of each seed, the loss `build_model` compiles: MSE or cross-entropy of logits."""
@@ -263,6 +291,7 @@ def train_batched(cfgs, results, checkpoint_every=None):
         steps_total, batch = cfg0.budget // cfg0.batch_size, cfg0.batch_size
         steps = 0
         open_ = list(range(len(cfgs)))  # seeds still training
+        members = list(range(len(cfgs)))  # the seeds the stack holds, in its order
         state = [{"history": [], "loss": math.nan, "val_acc": 0.0, "steps": 0, "weights": None} for _ in cfgs]
         resumed = checkpoints.load(ckpt, run_ids)
         resumed = resumed and _restore(stack, optimizer, *resumed)
@@ -273,30 +302,46 @@ def train_batched(cfgs, results, checkpoint_every=None):
                 record["resumed_at_steps"] = resumed_at
         saved = time.perf_counter()
         while steps < steps_total and open_:
+            if len(open_) <= COMPACT_AT * len(members) and len(open_) < len(members):
+                stack, optimizer = _compacted(stack, optimizer, [members.index(s) for s in open_], cfg0)
+                members = list(open_)
+                train_step, forward = stack_train_step(stack, cfg0, optimizer), compiled(stack.__call__, cfg0.jit_compile)
             chunk = min(cfg0.eval_every, steps_total - steps)
-            data = [task(c.gap, chunk * batch, data_seed(c.seed, TRAIN, steps)) for c in cfgs]
+            data = [task(cfgs[s].gap, chunk * batch, data_seed(cfgs[s].seed, TRAIN, steps)) for s in members]
             x, y = np.stack([d[0] for d in data]), np.stack([d[1] for d in data])
             losses = np.stack([train_step(x[:, i * batch:(i + 1) * batch], y[:, i * batch:(i + 1) * batch]).numpy()
-                               for i in range(chunk)])  # (chunk, S)
+                               for i in range(chunk)])  # (chunk, seeds in the stack)
             steps += chunk
-            pred = predict_in_batches(forward, x_val, cfg0.units)
-            for s in list(open_):
-                loss = float(np.mean(losses[:, s]))  # what `fit` reports: the mean over the chunk's steps
+            pred = predict_in_batches(forward, x_val[members], cfg0.units)
+            for k, s in enumerate(members):
+                if s not in open_:
+                    continue
+                loss = float(np.mean(losses[:, k]))  # what `fit` reports: the mean over the chunk's steps
                 seed_state = state[s]
                 seed_state.update(loss=loss, steps=steps)
                 if not math.isfinite(loss):
                     open_.remove(s)
                     continue
-                val_acc, val_loss = task.score(pred[s], vals[s][1]), task.loss(pred[s], vals[s][1])
+                val_acc, val_loss = task.score(pred[k], vals[s][1]), task.loss(pred[k], vals[s][1])
                 seed_state["val_acc"] = val_acc
                 seed_state["history"].append(history_point(cfgs[s], steps, loss, val_acc, val_loss))
                 if val_acc >= cfgs[s].target_accuracy:
-                    seed_state["weights"] = stack.seed_weights(s)
+                    seed_state["weights"] = stack.seed_weights(k)
                     open_.remove(s)
             if open_ and steps < steps_total and time.perf_counter() - saved >= checkpoint_every:
                 resumed_at = records[0].get("resumed_at_steps", [])
-                _checkpoint(ckpt, run_ids, stack, optimizer, steps, open_, state, time.perf_counter() - start, resumed_at)
+                full = _expanded(stack, optimizer, members, state, len(cfgs))
+                _checkpoint(ckpt, run_ids, *full, steps, open_, state, time.perf_counter() - start, resumed_at)
                 saved = time.perf_counter()
+        for k, s in enumerate(members):  # the seeds that trained to the end: their weights now
+            if state[s]["weights"] is None and math.isfinite(state[s]["loss"]):
+                state[s]["weights"] = stack.seed_weights(k)
+        if len(members) < len(cfgs):  # a stack of every seed again, to score the test sets in one pass
+            for s, seed_state in enumerate(state):
+                if seed_state["weights"] is not None:
+                    fresh[s].set_weights(seed_state["weights"])
+            stack = SeedStack(fresh)
+            forward = compiled(stack.__call__, cfg0.jit_compile)
         # The test sets, scored by the stack in one pass: the same forward as the validation
         # checks (the whole-sequence path), instead of one XLA compilation per seed's model.
         tests = [task(c.gap, c.n_test, data_seed(c.seed, TEST)) for c in cfgs]
@@ -308,8 +353,6 @@ def train_batched(cfgs, results, checkpoint_every=None):
         for s, cfg in enumerate(cfgs):
             records[s]["batched"]["seconds_for_all"] = trained
             seed_state = state[s]
-            if seed_state["weights"] is None and math.isfinite(seed_state["loss"]):
-                seed_state["weights"] = stack.seed_weights(s)
             if seed_state["weights"] is not None:
                 fresh[s].set_weights(seed_state["weights"])
             y_test = tests[s][1]
@@ -323,13 +366,47 @@ def train_batched(cfgs, results, checkpoint_every=None):
     return records
 
 
-def _checkpoint(path, run_ids, stack, optimizer, steps, open_, state, elapsed, resumed_at):
-    """Save a stack's training state: its variables, the optimizer's, and each stopped seed's weights."""
+def _compacted(stack, optimizer, keep, cfg):
+    """The seeds at positions `keep` of `stack` as a stack of their own, with a per-seed
+    optimizer whose state (moments, step count) is theirs: training goes on as before."""
+    taken = stack.take(keep)
+    optimizer_taken = per_seed_optimizer(cfg, taken.n_seeds)
+    optimizer_taken.build(taken.variables)
+    for old, new in zip(optimizer.variables, optimizer_taken.variables, strict=True):
+        new.assign(take_seeds(old.numpy(), keep, stack.n_seeds))
+    return taken, optimizer_taken
+
+
+def _expanded(stack, optimizer, members, state, n_seeds):
+    """A stack's variables and optimizer state as numpy arrays of all `n_seeds` seeds, though
+    it holds only `members` (after `_compacted`): what `_checkpoint` saves, so that a resumed
+    sweep rebuilds the full stack as always. A seed no longer held gets the weights it stopped
+    with (zeros if it diverged) and zero optimizer state; neither is trained again."""
+
+    def full(array, other):  # other(s, block like a held seed's) -> seed s's block
+        if array.ndim == 0:
+            return array
+        held = np.split(array, len(members))
+        return np.concatenate([held[members.index(s)] if s in members else other(s, held[0]) for s in range(n_seeds)])
+
+    def stopped_with(i):
+        def other(s, like):
+            weights = state[s]["weights"]
+            return np.zeros_like(like) if weights is None else np.reshape(weights[i], like.shape)
+        return other
+
+    weights = [full(v.numpy(), stopped_with(i)) for i, v in enumerate(stack.variables)]
+    return weights, [full(v.numpy(), lambda s, like: np.zeros_like(like)) for v in optimizer.variables]
+
+
+def _checkpoint(path, run_ids, weights, optimizer_state, steps, open_, state, elapsed, resumed_at):
+    """Save a stack's training state, every seed's (`_expanded`): its variables, the
+    optimizer's, and each stopped seed's weights."""
     stopped = [s for s, seed_state in enumerate(state) if seed_state["weights"] is not None]
-    arrays = [v.numpy() for v in stack.variables] + [v.numpy() for v in optimizer.variables]
+    arrays = weights + optimizer_state
     arrays += [w for s in stopped for w in state[s]["weights"]]
     meta = {"steps": steps, "open": open_, "stopped": stopped, "elapsed": elapsed, "resumed_at_steps": resumed_at,
-            "n_stack": len(stack.variables), "n_optimizer": len(optimizer.variables),
+            "n_stack": len(weights), "n_optimizer": len(optimizer_state),
             "state": [{k: v for k, v in seed_state.items() if k != "weights"} for seed_state in state]}
     checkpoints.save(path, run_ids, arrays, meta)
 

@@ -193,6 +193,48 @@ def test_an_interrupted_stack_resumes_to_the_same_records(tmp_path, monkeypatch)
     assert not list((tmp_path / "cut" / "checkpoints").glob("*"))
 
 
+def test_a_stack_rebuilt_from_its_open_seeds_trains_them_as_before(tmp_path, monkeypatch):
+    """Once the seeds still training are at most `COMPACT_AT` of a stack, it is rebuilt from
+    them alone, weights and optimizer state as they were. Rebuilt at every stop or never, the
+    records are identical, bit for bit (each seed's batched matmuls do not depend on how many
+    seeds the stack holds): losses, stops, test scores."""
+    cfgs = [RunConfig(model="lstm", gap=12, seed=s, target_accuracy=0.3, **{**SMALL, "budget": 64 * 50}) for s in range(4)]
+    monkeypatch.setattr(batched, "COMPACT_AT", 0.0)  # never rebuilt
+    kept = batched.train_batched(cfgs, tmp_path / "kept")
+    rebuilds = []
+    compacted = batched._compacted
+    monkeypatch.setattr(batched, "_compacted", lambda stack, *args: rebuilds.append(stack.n_seeds) or compacted(stack, *args))
+    monkeypatch.setattr(batched, "COMPACT_AT", 1.0)  # rebuilt at every stop
+    rebuilt = batched.train_batched(cfgs, tmp_path / "rebuilt")
+    stops = sorted(r["sequences_seen"] for r in kept)
+    assert len(set(stops)) >= 3, f"pick seeds that stop apart: {stops}"
+    assert len(rebuilds) >= 2 and rebuilds == sorted(rebuilds, reverse=True), rebuilds
+    for a, b in zip(kept, rebuilt, strict=True):
+        assert a["status"] == b["status"] == "ok" and a["sequences_seen"] == b["sequences_seen"]
+        assert [h["val_accuracy"] for h in a["history"]] == [h["val_accuracy"] for h in b["history"]]
+        assert a["history"] == b["history"] and a["test_loss"] == b["test_loss"]
+        assert a["test_accuracy"] == b["test_accuracy"]
+
+
+def test_a_stack_rebuilt_before_its_checkpoint_resumes_to_the_same_records(tmp_path, monkeypatch):
+    """The checkpoint of a rebuilt stack (3 of its 4 seeds held) holds all 4 seeds, the stopped
+    one with its weights of then: a resumed sweep forms the full stack as always, rebuilds it,
+    and ends with the records of a stack never stopped."""
+    cfgs = [RunConfig(model="lstm", gap=12, seed=s, target_accuracy=0.3, **{**SMALL, "budget": 64 * 50}) for s in range(4)]
+    whole = batched.train_batched(cfgs, tmp_path / "whole", checkpoint_every=0)
+    assert sorted(r["sequences_seen"] // 64 for r in whole) == [10, 20, 20, 30], "pick seeds that stop apart"
+    rebuilds = []
+    compacted = batched._compacted
+    monkeypatch.setattr(batched, "_compacted", lambda stack, *args: rebuilds.append(stack.n_seeds) or compacted(stack, *args))
+    saves = interrupted(monkeypatch, 2, lambda: batched.train_batched(cfgs, tmp_path / "cut", checkpoint_every=0))
+    assert saves == [10, 20] and rebuilds == [4]  # the second checkpoint was written by a stack of 3
+    _, meta = checkpoints.load(checkpoints.checkpoint_path(tmp_path / "cut", [c.run_id for c in cfgs]), [c.run_id for c in cfgs])
+    assert len(meta["stopped"]) == 3 and len(meta["open"]) == 1
+    resumed = batched.train_batched(cfgs, tmp_path / "cut", checkpoint_every=0)
+    for a, b in zip(whole, resumed, strict=True):
+        assert b["resumed_at_steps"] == [20] and a["history"] == b["history"] and a["test_accuracy"] == b["test_accuracy"]
+
+
 def test_a_checkpoint_of_other_runs_or_a_broken_one_is_ignored(tmp_path, capsys):
     path = checkpoints.checkpoint_path(tmp_path, ["a", "b"])
     checkpoints.save(path, ["a", "b"], [np.zeros(3)], {"steps": 5})
