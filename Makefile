@@ -28,7 +28,7 @@ CLI = $(PY) -m experiments
 .DEFAULT_GOAL := help
 # A literal comma inside $(if ...), which splits its arguments at commas.
 comma := ,
-.PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed unsolved-runs inspect analyse report show-data presets bench bench-extras bench-executors bench-seeds reproduce test test-fast lint lock clean-venv
+.PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed unsolved-runs inspect analyse report show-data presets bench bench-extras bench-executors bench-seeds bench-rebuild reproduce test test-fast lint lock clean-venv
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -96,6 +96,9 @@ bench: venv ## Time custom cells vs Keras built-ins (and PyTorch if installed): 
 
 bench-seeds: venv ## Time 1, 3 and 10 seeds one by one against one seed stack, side by side: RESULTS/bench_seeds.md [QUICK=1: lstm, gap 40, 1 and 3 seeds]
 	@$(CLI) bench-seeds "results=$(RESULTS)" $(if $(QUICK),models=lstm gaps=40 seeds=1$(comma)3 steps=50) $(ARGS)
+
+bench-rebuild: venv ## Time one real seed stack (lstm, gap 28, 10 seeds) never rebuilt against rebuilt from its open seeds: RESULTS/bench_rebuild.md [MODEL GAP]
+	@$(CLI) bench-rebuild "results=$(RESULTS)" $(if $(call given,MODEL),model=$(MODEL)) $(if $(call given,GAP),gap=$(GAP)) $(ARGS)
 
 bench-extras: venv ## Install the optional extras (PyTorch CPU, JAX) for make bench into .venv
 	$(VENV)/bin/pip install --quiet -r requirements-bench.txt

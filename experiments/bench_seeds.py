@@ -6,6 +6,11 @@ run stops early) and include what a sweep pays: building the models, tracing and
 compilation, the validation and test passes, writing records. The one-by-one times for
 S = 1, 3, ... are the running total after the first S seeds of one pass over the largest S.
 
+`bench_rebuild` (`make bench-rebuild`) times what the bench above cannot show, because there
+every seed trains the same number of updates: one real seed stack at the default protocol,
+whose seeds stop apart, trained twice side by side, never rebuilt and rebuilt from its open
+seeds as a sweep does (`batched.COMPACT_AT`).
+
 Where the time goes: `update_ms` times the compiled update alone, after warm-up, for a stack
 of S seeds (for one-by-one rows: S times that of a stack of one). Their ratio is what
 stacking buys in arithmetic; the rest of the wall-time ratio is compilation and per-run
@@ -82,6 +87,43 @@ def bench_seeds(models=("rnn", "lstm", "gru"), gaps=(80,), seeds=(1, 3, 10), ste
                           f"({alone[n] / stacked:.2f}x); one update {1e3 * n * one_update:.1f} ms against {1e3 * update:.1f} ms "
                           f"({n * one_update / update:.2f}x)", flush=True)
     return pd.DataFrame(rows)
+
+
+def bench_rebuild(model="lstm", gap=28, n_seeds=10, **overrides):
+    """One stack of seeds 0..n_seeds-1 at the default protocol (with `overrides`, RunConfig
+    fields), trained never rebuilt and then rebuilt as a sweep does, in one process. Returns a
+    dict: cell, gap, seeds, the sequences each seed trained on, both wall times, and whether the
+    records agree (they should, bit for bit)."""
+    from experiments import batched
+
+    cfgs = [RunConfig(model=model, gap=gap, seed=s, **{**FAST, **overrides}) for s in range(n_seeds)]
+    wall, outcomes, default = {}, {}, batched.COMPACT_AT
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, share in (("never rebuilt", 0.0), ("rebuilt", default)):
+                batched.COMPACT_AT = share
+                start = time.perf_counter()
+                records = batched.train_batched(cfgs, f"{tmp}/{share}")
+                wall[name] = round(time.perf_counter() - start, 1)
+                outcomes[name] = [(r["sequences_seen"], r["test_accuracy"], r["history"]) for r in records]
+                print(f"{model} gap {gap}, {n_seeds} seeds, {name}: {wall[name]} s", flush=True)
+    finally:
+        batched.COMPACT_AT = default
+    return {"cell": model, "gap": gap, "seeds": n_seeds, "sequences": [o[0] for o in outcomes["rebuilt"]],
+            "never_rebuilt_s": wall["never rebuilt"], "rebuilt_s": wall["rebuilt"],
+            "same_records": outcomes["never rebuilt"] == outcomes["rebuilt"], "compact_at": default}
+
+
+def rebuild_markdown(row):
+    return "\n".join([
+        "# A seed stack rebuilt from its open seeds", "",
+        f"`make bench-rebuild`: {row['cell']} at gap {row['gap']}, seeds 0-{row['seeds'] - 1}, the default protocol, one "
+        "stack trained twice side by side in one process: never rebuilt, and rebuilt from the seeds still training once "
+        f"they are at most {row['compact_at']:g} of it, as a sweep does. Sequences each seed trained on: "
+        f"{', '.join(f'{n:,}' for n in row['sequences'])}.", "",
+        "| never rebuilt (s) | rebuilt (s) | speedup | identical records |", "|---|---|---|---|",
+        f"| {row['never_rebuilt_s']} | {row['rebuilt_s']} | {row['never_rebuilt_s'] / row['rebuilt_s']:.2f}x | "
+        f"{'yes' if row['same_records'] else 'no'} |", ""])
 
 
 def markdown(table):

@@ -283,6 +283,19 @@ def bench_executors_command(results, executors=("local", "process"), n_runs=8):
     bench_executors(executors, check_int("n_runs", n_runs, 1))
 
 
+@command("bench-rebuild", keys=("model", "gap", "seeds"), usage="[model=lstm gap=28 seeds=10]", writes_results=True,
+         help="time one seed stack never rebuilt against rebuilt from its open seeds: RESULTS/bench_rebuild.md")
+def bench_rebuild_command(results, model="lstm", gap=28, seeds=10):
+    from experiments.bench_seeds import bench_rebuild, rebuild_markdown
+    from experiments.config import cell_registry
+    from experiments.records import write_text
+
+    check_choice("model", model, cell_registry())
+    row = bench_rebuild(model, check_int("gap", gap, 1), check_int("seeds", seeds, 2))
+    write_text(f"{results}/bench_rebuild.md", rebuild_markdown(row))
+    print(f"wrote {results}/bench_rebuild.md")
+
+
 @command("bench-seeds", keys=("models", "gaps", "seeds", "steps"), usage="[models=rnn,lstm,gru gaps=80 seeds=1,3,10 steps=100]",
          writes_results=True, help="time S seeds one by one against one seed stack: RESULTS/bench_seeds.{csv,md}")
 def bench_seeds_command(results, models=("rnn", "lstm", "gru"), gaps=(80,), seeds=(1, 3, 10), steps=100):

@@ -57,3 +57,13 @@ def test_bench_seeds_at_a_tiny_size_writes_both_modes_for_each_stack_size(tmp_pa
     csv, md = write(table, tmp_path)
     assert len(pd.read_csv(csv)) == 4
     assert "| rnn | 3 | 2 | 2 |" in open(md).read()
+
+
+def test_bench_rebuild_at_a_tiny_size_times_both_and_finds_the_same_records(tmp_path):
+    from experiments.bench_seeds import bench_rebuild, rebuild_markdown
+
+    tiny = dict(units=8, budget=64 * 50, eval_every=10, n_val=128, n_test=256, target_accuracy=0.3)
+    row = bench_rebuild("lstm", 12, 4, **tiny)  # seeds 0-3 stop at 10, 20, 20 and 30 updates
+    assert len(set(row["sequences"])) >= 3 and row["same_records"]
+    assert row["never_rebuilt_s"] > 0 and row["rebuilt_s"] > 0
+    assert "| yes |" in rebuild_markdown(row) and "lstm at gap 12, seeds 0-3" in rebuild_markdown(row)
