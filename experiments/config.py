@@ -40,7 +40,7 @@ class RunConfig:
     recurrent_init: str = "orthogonal"  # per-gate recurrent kernel init: orthogonal, glorot_uniform, identity
     forget_bias: str | None = None  # gated cells only: zero, one, chrono; None = the cell's default
     # Fields added after the first results were committed: None means the original behaviour.
-    optimizer: str | None = None  # adam (None), rmsprop, or rmsprop_primed (Arjovsky et al. 2016's code: its mean starts at 1e-3)
+    optimizer: str | None = None  # adam (None), rmsprop, rmsprop_primed (Arjovsky et al. 2016's code: its mean starts at 1e-3), rmsprop_torch (PyTorch's epsilon)
     chrono_tmax: int | None = None  # T_max of chrono init; None = the task's sequence length
     # How the cell is run, not what it computes: the same equations, rounded differently.
     fused: bool | None = None  # train through the cell's whole-sequence path (layers/sequence.py)
@@ -215,7 +215,7 @@ FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
 LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile", "clipvalue", "options")
 # Cell arguments that are run fields already: set through the field, never as an option.
 RESERVED_OPTIONS = {"recurrent_initializer": "recurrent_init", "forget_bias": "forget_bias", "chrono_tmax": "chrono_tmax"}
-OPTIMIZERS = ("adam", "rmsprop", "rmsprop_primed")  # experiments.model.OPTIMIZERS builds them (a test keeps the two in step)
+OPTIMIZERS = ("adam", "rmsprop", "rmsprop_primed", "rmsprop_torch")  # experiments.model.OPTIMIZERS builds them (a test keeps the two in step)
 
 
 def accepts(cls, argument):

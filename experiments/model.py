@@ -42,7 +42,32 @@ class PrimedRMSprop(keras.optimizers.RMSprop):
         return {**super().get_config(), "start": self.start}
 
 
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "rmsprop_primed": PrimedRMSprop}
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TorchRMSprop(keras.optimizers.RMSprop):
+    """RMSprop as PyTorch's `torch.optim.RMSprop` computes it: the step is
+    lr * g / (sqrt(v) + eps) with eps = 1e-8, where Keras' is lr * g / sqrt(v + eps) with
+    eps = 1e-7. Same running mean v (decay rho, 0.9 as in Keras and in the chrono
+    reproduction's `rmsprop_alpha=.9`; PyTorch's default is 0.99), no momentum, not centred.
+
+    Why it can matter: Keras' form floors the denominator at sqrt(1e-7) = 3.2e-4, so a weight
+    whose gradients stay far below that moves by about lr * g / 3.2e-4, not by about lr; at
+    g = 1e-5 that is 30 times less. PyTorch's floor is 1e-8. Tallec & Ollivier's chrono LSTM
+    and the ICLR 2018 reproduction of it (atremblay/chronoRNN) were trained with PyTorch.
+    """
+
+    def __init__(self, learning_rate=1e-3, epsilon=1e-8, **kwargs):
+        super().__init__(learning_rate, epsilon=epsilon, **kwargs)
+
+    def update_step(self, gradient, variable, learning_rate):
+        ops = keras.ops
+        lr, gradient = ops.cast(learning_rate, variable.dtype), ops.cast(gradient, variable.dtype)
+        velocity = self._velocities[self._get_variable_index(variable)]
+        self.assign(velocity, ops.add(ops.multiply(self.rho, velocity), ops.multiply(1 - self.rho, ops.square(gradient))))
+        self.assign_sub(variable, ops.divide(ops.multiply(lr, gradient), ops.add(ops.sqrt(velocity), self.epsilon)))
+
+
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "rmsprop_primed": PrimedRMSprop,
+              "rmsprop_torch": TorchRMSprop}
 
 
 def build_model(cfg):

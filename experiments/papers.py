@@ -104,9 +104,10 @@ LADDERS = {
     "tallec_protocols": Ladder(
         "Why: Tallec & Ollivier's adding T = 750 from our protocol to theirs",
         "Our default protocol first (chrono init with T_max = 750, and forget bias 1), then, for the chrono LSTM, one "
-        "of their choices at a time (rate 1e-3, batch 32, 128 units, no clipping), and last their whole protocol "
-        "(RMSprop, the `tallec_adding` runs). Their paper: chrono solves it in ~400-500 iterations, forget bias 1 "
-        "in ~3,700-3,800.",
+        "of their choices at a time (rate 1e-3, batch 32, 128 units, no clipping), then their whole protocol "
+        "(RMSprop, the `tallec_adding` runs), and last that with RMSprop as PyTorch computes it (the step "
+        "lr g / (sqrt(v) + 1e-8), where Keras' is lr g / sqrt(v + 1e-7)). Their paper: chrono solves it in ~400-500 "
+        "iterations, forget bias 1 in ~3,700-3,800.",
         PAPERS["tallec_adding"].marks),
 }
 
@@ -201,7 +202,8 @@ def markdown(results, names):
 
 def protocol(cfg):
     """A run's training protocol in words, from its config (a dict): the fields the ladder varies."""
-    optimiser = {"rmsprop": "RMSprop", "rmsprop_primed": "RMSprop (mean from 1e-3)"}.get(cfg.get("optimizer"), "Adam")
+    optimiser = {"rmsprop": "RMSprop", "rmsprop_primed": "RMSprop (mean from 1e-3)",
+                 "rmsprop_torch": "RMSprop (PyTorch's epsilon)"}.get(cfg.get("optimizer"), "Adam")
     if cfg.get("clipvalue"):
         clip = f"clipvalue {cfg['clipvalue']:g}"
     else:

@@ -223,7 +223,7 @@ def test_chrono_tmax_follows_the_gap():
 BAD_INPUT = [
     (["train", "model=lstmm"], f"unknown model 'lstmm'; allowed: {', '.join(CELLS)}"),
     (["train", "task=adding", "gap=1"], "gap must be an integer >= 2 for task 'adding', received gap=1"),
-    (["train", "optimizer=sgd"], "unknown optimizer 'sgd'; allowed: adam, rmsprop, rmsprop_primed"),
+    (["train", "optimizer=sgd"], "unknown optimizer 'sgd'; allowed: adam, rmsprop, rmsprop_primed, rmsprop_torch"),
     (["train", "fused=yes"], "fused must be true or false, received fused='yes'"),
     (["train", "jit_compile=1"], "jit_compile must be true or false, received jit_compile=1"),
     (["train", "chrono_tmax=50"], "chrono_tmax=50 needs forget_bias='chrono'"),

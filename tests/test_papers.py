@@ -109,6 +109,33 @@ def test_primed_rmsprop_starts_its_mean_of_squares_at_1e_3_as_arjovsky_et_al():
     assert PrimedRMSprop.from_config(optimizer.get_config()).start == 1e-3
 
 
+def test_torch_rmsprop_adds_its_epsilon_to_the_root_as_pytorch_does():
+    """Two steps on known gradients, against PyTorch's formula written out: v = 0.9 v + 0.1 g^2,
+    step = lr g / (sqrt(v) + 1e-8). A gradient of 1e-5 moves its weight about as far as one of
+    1 (by about lr / sqrt(0.1)); under Keras' sqrt(v + 1e-7), 30 times less than that."""
+    import numpy as np
+
+    from experiments.backend import keras
+    from experiments.config import RunConfig
+    from experiments.model import TorchRMSprop, build_model
+
+    grads = [np.array([1e-5, 1e-3, 1.0], "float32"), np.array([-2e-5, 5e-4, 0.5], "float32")]
+    weights = {name: keras.Variable(np.zeros(3, "float32")) for name in ("torch", "keras")}
+    optimizers = {"torch": TorchRMSprop(1e-3), "keras": keras.optimizers.RMSprop(1e-3)}
+    v, want, first = np.zeros(3), np.zeros(3), {}
+    for g in grads:
+        for name, optimizer in optimizers.items():
+            optimizer.apply_gradients([(keras.ops.convert_to_tensor(g), weights[name])])
+            first.setdefault(name, -weights[name].numpy()[0])  # the first step of the gradient 1e-5
+        v = 0.9 * v + 0.1 * g.astype(float) ** 2
+        want -= 1e-3 * g / (np.sqrt(v) + 1e-8)
+    np.testing.assert_allclose(weights["torch"].numpy(), want, rtol=1e-4)
+    assert first["torch"] == pytest.approx(1e-3 * 1e-5 / (np.sqrt(0.1) * 1e-5 + 1e-8), rel=1e-4)  # about lr / sqrt(0.1)
+    assert first["torch"] > 30 * first["keras"]
+    optimizer = build_model(RunConfig(units=4, optimizer="rmsprop_torch", clipnorm=None)).optimizer
+    assert isinstance(optimizer, TorchRMSprop) and TorchRMSprop.from_config(optimizer.get_config()).epsilon == 1e-8
+
+
 def test_the_adding_ladder_tabulates_each_protocol_in_the_presets_order(tmp_path):
     """One row per protocol of `adding_protocols`, in its order, with when each seed left and solved."""
     base = TASKS["adding"].baseline_loss(100)
@@ -141,8 +168,9 @@ def test_the_tallec_ladder_keeps_chrono_and_forget_bias_1_apart_under_one_protoc
     base = TASKS["adding"].baseline_loss(750)
     cfgs = presets.expand("tallec_protocols")
     rungs = papers.ladder_order("tallec_protocols")
-    assert len(cfgs) == 24 and len(rungs) == 8
+    assert len(cfgs) == 27 and len(rungs) == 9
     assert rungs[1] == papers.protocol(dataclasses.asdict(cfgs[3])) and rungs[0] == rungs[1] + ", chrono init (T_max 750)"
+    assert rungs[-1] == rungs[-2].replace("RMSprop", "RMSprop (PyTorch's epsilon)")  # the last rung changes the optimiser alone
     assert {c.run_id for c in presets.expand("tallec_adding")} <= {c.run_id for c in cfgs}
     for cfg in cfgs[:6]:  # ours: chrono leaves (and solves) at the 10th evaluation, 1,000 updates; forget bias 1 never
         write(tmp_path, "tallec_protocols", cfg, [base] * 9 + [0.001 * base] if cfg.forget_bias == "chrono" else [base] * 80)
