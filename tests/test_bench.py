@@ -59,11 +59,19 @@ def test_bench_seeds_at_a_tiny_size_writes_both_modes_for_each_stack_size(tmp_pa
     assert "| rnn | 3 | 2 | 2 |" in open(md).read()
 
 
-def test_bench_rebuild_at_a_tiny_size_times_both_and_finds_the_same_records(tmp_path):
+def test_bench_rebuild_at_a_tiny_size_times_both_and_finds_the_same_records(monkeypatch):
+    """The bench's two sides are the same experiment: a stack rebuilt at every stop (COMPACT_AT
+    1 here; a sweep's 3/4 rebuilds less often) and one never rebuilt write identical records,
+    bit for bit (each seed's batched matmuls do not depend on how many seeds the stack holds)."""
+    from experiments import batched
     from experiments.bench_seeds import bench_rebuild, rebuild_markdown
 
+    rebuilds, compacted = [], batched._compacted
+    monkeypatch.setattr(batched, "_compacted", lambda stack, *args: rebuilds.append(stack.n_seeds) or compacted(stack, *args))
+    monkeypatch.setattr(batched, "COMPACT_AT", 1.0)
     tiny = dict(units=8, budget=64 * 50, eval_every=10, n_val=128, n_test=256, target_accuracy=0.3)
     row = bench_rebuild("lstm", 12, 4, **tiny)  # seeds 0-3 stop at 10, 20, 20 and 30 updates
-    assert len(set(row["sequences"])) >= 3 and row["same_records"]
+    assert sorted(row["sequences"]) == [640, 1280, 1280, 1920] and row["same_records"]
+    assert rebuilds == [4, 3] and batched.COMPACT_AT == 1.0  # rebuilt after each stop, and the share put back
     assert row["never_rebuilt_s"] > 0 and row["rebuilt_s"] > 0
     assert "| yes |" in rebuild_markdown(row) and "lstm at gap 12, seeds 0-3" in rebuild_markdown(row)
