@@ -51,8 +51,8 @@ class TorchRMSprop(keras.optimizers.RMSprop):
 
     Why it can matter: Keras' form floors the denominator at sqrt(1e-7) = 3.2e-4, so a weight
     whose gradients stay far below that moves by about lr * g / 3.2e-4, not by about lr; at
-    g = 1e-5 that is 30 times less. PyTorch's floor is 1e-8. Tallec & Ollivier's chrono LSTM
-    and the ICLR 2018 reproduction of it (atremblay/chronoRNN) were trained with PyTorch.
+    g = 1e-5 that is 30 times less. PyTorch's floor is 1e-8. The ICLR 2018 reproduction of
+    Tallec & Ollivier's chrono LSTM (atremblay/chronoRNN) was trained with PyTorch's.
     """
 
     def __init__(self, learning_rate=1e-3, epsilon=1e-8, **kwargs):
