@@ -40,7 +40,7 @@ from experiments import checkpoints
 from experiments.backend import keras
 from experiments.config import cell_registry
 from experiments.data import TEST, TRAIN, VAL, data_seed, seed_everything
-from experiments.model import OPTIMIZERS, build_model
+from experiments.model import OPTIMIZERS, build_model, make_optimizer
 from experiments.train import conclude, history_point, new_record, record_error
 from layers.base import RNN
 from layers.sequence import has_sequence_path
@@ -124,8 +124,7 @@ class PerSeedClipping:
 
 def per_seed_optimizer(cfg, n_seeds):
     base = OPTIMIZERS[cfg.optimizer or "adam"]
-    cls = type(f"PerSeed{base.__name__}", (PerSeedClipping, base), {"n_seeds": n_seeds})
-    return cls(cfg.learning_rate, clipnorm=cfg.clipnorm, clipvalue=cfg.clipvalue)
+    return make_optimizer(cfg, type(f"PerSeed{base.__name__}", (PerSeedClipping, base), {"n_seeds": n_seeds}))
 
 
 # Each layer `build_model` makes, as a function of the stacked weights: (S, B, ...) -> (S, B, ...).

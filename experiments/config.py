@@ -49,6 +49,7 @@ class RunConfig:
     # The cell's own constructor options (clockwork periods, IndRNN's bound, ...), as sorted
     # ((name, value), ...) pairs; a dict is accepted and normalised. None: the cell's defaults.
     options: tuple | None = None
+    momentum: float | None = None  # RMSprop's momentum (rmsprop, rmsprop_torch); None: none (0)
 
     def __post_init__(self):
         object.__setattr__(self, "options", normalised_options(self.options))  # frozen: the one allowed write
@@ -186,6 +187,11 @@ def check_fields(cfg):
             raise UsageError(f"{name} must be a name, received {name}={getattr(cfg, name)!r}")
     if cfg.optimizer is not None:
         check_choice("optimizer", cfg.optimizer, OPTIMIZERS)
+    if cfg.momentum is not None:
+        if check_number("momentum", cfg.momentum, strict=False) >= 1:
+            raise UsageError(f"momentum must be in [0, 1), received momentum={cfg.momentum!r}")
+        if cfg.optimizer not in WITH_MOMENTUM:
+            raise UsageError(f"momentum={cfg.momentum} needs optimizer={' or '.join(WITH_MOMENTUM)}, received optimizer={cfg.optimizer!r}")
     for name in ("fused", "jit_compile"):
         if getattr(cfg, name) is not None:
             check_bool(name, getattr(cfg, name))
@@ -212,10 +218,11 @@ def check_values(values):
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
-LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile", "clipvalue", "options")
+LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile", "clipvalue", "options", "momentum")
 # Cell arguments that are run fields already: set through the field, never as an option.
 RESERVED_OPTIONS = {"recurrent_initializer": "recurrent_init", "forget_bias": "forget_bias", "chrono_tmax": "chrono_tmax"}
 OPTIMIZERS = ("adam", "rmsprop", "rmsprop_primed", "rmsprop_torch")  # experiments.model.OPTIMIZERS builds them (a test keeps the two in step)
+WITH_MOMENTUM = ("rmsprop", "rmsprop_torch")  # the optimizers that take `momentum`
 
 
 def accepts(cls, argument):

@@ -204,6 +204,8 @@ def protocol(cfg):
     """A run's training protocol in words, from its config (a dict): the fields the ladder varies."""
     optimiser = {"rmsprop": "RMSprop", "rmsprop_primed": "RMSprop (mean from 1e-3)",
                  "rmsprop_torch": "RMSprop (PyTorch's epsilon)"}.get(cfg.get("optimizer"), "Adam")
+    if cfg.get("momentum"):
+        optimiser += f" with momentum {cfg['momentum']:g}"
     if cfg.get("clipvalue"):
         clip = f"clipvalue {cfg['clipvalue']:g}"
     else:

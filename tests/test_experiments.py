@@ -227,6 +227,8 @@ BAD_INPUT = [
     (["train", "fused=yes"], "fused must be true or false, received fused='yes'"),
     (["train", "jit_compile=1"], "jit_compile must be true or false, received jit_compile=1"),
     (["train", "chrono_tmax=50"], "chrono_tmax=50 needs forget_bias='chrono'"),
+    (["train", "momentum=0.9"], "momentum=0.9 needs optimizer=rmsprop or rmsprop_torch, received optimizer=None"),
+    (["train", "optimizer=rmsprop", "momentum=1"], "momentum must be in [0, 1), received momentum=1"),
     (["train", "option.kernel_initializer=he"], "model 'lstm': unknown kernel_initializer 'he'; allowed: glorot_uniform, glorot_per_gate"),
     (["train", "task=french"], f"unknown task 'french'; allowed: {', '.join(TASKS)}"),
     (["sweep", "preset=huge"], f"unknown preset 'huge'; allowed: {', '.join(presets.PRESETS)}"),

@@ -136,6 +136,32 @@ def test_torch_rmsprop_adds_its_epsilon_to_the_root_as_pytorch_does():
     assert isinstance(optimizer, TorchRMSprop) and TorchRMSprop.from_config(optimizer.get_config()).epsilon == 1e-8
 
 
+def test_torch_rmsprop_with_momentum_moves_by_the_buffer_of_its_steps():
+    """buffer = 0.9 buffer + lr g / (sqrt(v) + 1e-8), the weight moves by the buffer (PyTorch's
+    RMSprop with momentum, and Keras' at a constant rate); a run's `momentum` reaches the
+    optimizer of a run alone and of a seed stack."""
+    import numpy as np
+
+    from experiments.backend import keras
+    from experiments.batched import per_seed_optimizer
+    from experiments.config import RunConfig
+    from experiments.model import TorchRMSprop, build_model
+
+    grads = [np.array([1e-5, 1e-3, 1.0], "float32"), np.array([-2e-5, 5e-4, 0.5], "float32"), np.array([3e-5, 1e-3, -1.0], "float32")]
+    weight, optimizer = keras.Variable(np.zeros(3, "float32")), TorchRMSprop(1e-3, momentum=0.9)
+    v, buffer, want = np.zeros(3), np.zeros(3), np.zeros(3)
+    for g in grads:
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(g), weight)])
+        v = 0.9 * v + 0.1 * g.astype(float) ** 2
+        buffer = 0.9 * buffer + 1e-3 * g / (np.sqrt(v) + 1e-8)
+        want -= buffer
+    np.testing.assert_allclose(weight.numpy(), want, rtol=1e-4)
+    cfg = RunConfig(units=4, optimizer="rmsprop_torch", clipnorm=None, momentum=0.9)
+    assert build_model(cfg).optimizer.momentum == 0.9 and per_seed_optimizer(cfg, 3).momentum == 0.9
+    assert build_model(dataclasses.replace(cfg, momentum=None)).optimizer.momentum == 0
+    assert cfg.run_id != dataclasses.replace(cfg, momentum=None).run_id
+
+
 def test_the_adding_ladder_tabulates_each_protocol_in_the_presets_order(tmp_path):
     """One row per protocol of `adding_protocols`, in its order, with when each seed left and solved."""
     base = TASKS["adding"].baseline_loss(100)
@@ -168,9 +194,10 @@ def test_the_tallec_ladder_keeps_chrono_and_forget_bias_1_apart_under_one_protoc
     base = TASKS["adding"].baseline_loss(750)
     cfgs = presets.expand("tallec_protocols")
     rungs = papers.ladder_order("tallec_protocols")
-    assert len(cfgs) == 27 and len(rungs) == 9
+    assert len(cfgs) == 30 and len(rungs) == 10
     assert rungs[1] == papers.protocol(dataclasses.asdict(cfgs[3])) and rungs[0] == rungs[1] + ", chrono init (T_max 750)"
-    assert rungs[-1] == rungs[-2].replace("RMSprop", "RMSprop (PyTorch's epsilon)")  # the last rung changes the optimiser alone
+    assert rungs[-2] == rungs[-3].replace("RMSprop", "RMSprop (PyTorch's epsilon)")  # these two rungs change the optimiser alone
+    assert rungs[-1] == rungs[-2].replace("epsilon)", "epsilon) with momentum 0.9")
     assert {c.run_id for c in presets.expand("tallec_adding")} <= {c.run_id for c in cfgs}
     for cfg in cfgs[:6]:  # ours: chrono leaves (and solves) at the 10th evaluation, 1,000 updates; forget bias 1 never
         write(tmp_path, "tallec_protocols", cfg, [base] * 9 + [0.001 * base] if cfg.forget_bias == "chrono" else [base] * 80)
