@@ -105,9 +105,10 @@ LADDERS = {
         "Why: Tallec & Ollivier's adding T = 750 from our protocol to theirs",
         "Our default protocol first (chrono init with T_max = 750, and forget bias 1), then, for the chrono LSTM, one "
         "of their choices at a time (rate 1e-3, batch 32, 128 units, no clipping), then their whole protocol "
-        "(RMSprop, the `tallec_adding` runs), and last that with RMSprop as PyTorch computes it (the step "
-        "lr g / (sqrt(v) + 1e-8), where Keras' is lr g / sqrt(v + 1e-7)). Their paper: chrono solves it in ~400-500 "
-        "iterations, forget bias 1 in ~3,700-3,800.",
+        "(RMSprop, the `tallec_adding` runs), then that with RMSprop as PyTorch computes it (the step "
+        "lr g / (sqrt(v) + 1e-8), where Keras' is lr g / sqrt(v + 1e-7)), and last that with momentum 0.9 (as the "
+        "final adding script of an ICLR 2018 reproduction, atremblay/chronoRNN, trains), for chrono and for forget "
+        "bias 1. Their paper: chrono solves it in ~400-500 iterations, forget bias 1 in ~3,700-3,800.",
         PAPERS["tallec_adding"].marks),
 }
 
@@ -204,13 +205,12 @@ def protocol(cfg):
     """A run's training protocol in words, from its config (a dict): the fields the ladder varies."""
     optimiser = {"rmsprop": "RMSprop", "rmsprop_primed": "RMSprop (mean from 1e-3)",
                  "rmsprop_torch": "RMSprop (PyTorch's epsilon)"}.get(cfg.get("optimizer"), "Adam")
-    if cfg.get("momentum"):
-        optimiser += f" with momentum {cfg['momentum']:g}"
     if cfg.get("clipvalue"):
         clip = f"clipvalue {cfg['clipvalue']:g}"
     else:
         clip = f"clipnorm {cfg['clipnorm']:g}" if cfg.get("clipnorm") else "no clipping"
-    text = f"{optimiser} {cfg['learning_rate']:g}, batch {cfg['batch_size']}, {cfg['units']} units, {cfg['recurrent_init']} recurrent, {clip}"
+    momentum = f" with momentum {cfg['momentum']:g}" if cfg.get("momentum") else ""
+    text = f"{optimiser} {cfg['learning_rate']:g}{momentum}, batch {cfg['batch_size']}, {cfg['units']} units, {cfg['recurrent_init']} recurrent, {clip}"
     kernel = dict(cfg.get("options") or ()).get("kernel_initializer", "glorot_uniform")
     return text if kernel == "glorot_uniform" else f"{text}, input kernel {kernel.replace('_', ' ')}"
 

@@ -197,7 +197,7 @@ def test_the_tallec_ladder_keeps_chrono_and_forget_bias_1_apart_under_one_protoc
     assert len(cfgs) == 33 and len(rungs) == 11
     assert rungs[1] == papers.protocol(dataclasses.asdict(cfgs[3])) and rungs[0] == rungs[1] + ", chrono init (T_max 750)"
     assert rungs[-3] == rungs[-4].replace("RMSprop", "RMSprop (PyTorch's epsilon)")  # these two rungs change the optimiser alone
-    assert rungs[-2] == rungs[-3].replace("epsilon)", "epsilon) with momentum 0.9")
+    assert rungs[-2] == rungs[-3].replace("0.001,", "0.001 with momentum 0.9,")
     assert rungs[-2] == rungs[-1] + ", chrono init (T_max 750)"  # and under the last optimiser, forget bias 1 beside chrono
     assert {c.run_id for c in presets.expand("tallec_adding")} <= {c.run_id for c in cfgs}
     for cfg in cfgs[:6]:  # ours: chrono leaves (and solves) at the 10th evaluation, 1,000 updates; forget bias 1 never
