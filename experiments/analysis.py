@@ -195,9 +195,10 @@ GENERALISATION_FACTORS = (0.25, 0.5, 1, 2, 4)
 FACTOR_NAMES = {0.25: "g/4", 0.5: "g/2", 1: "solved g", 2: "2g", 4: "4g"}
 
 
-def generalisation_gaps(gap):
-    """g/4, g/2, g, 2g, 4g (at least 1, no repeats)."""
-    return sorted({max(1, int(gap * f)) for f in GENERALISATION_FACTORS})
+def generalisation_gaps(gap, min_gap=1):
+    """g/4, g/2, g, 2g, 4g, no repeats, leaving out those below the task's `min_gap` (selective
+    copying needs at least 10 scattered positions, so a model trained at 10 is tested at 10-40)."""
+    return sorted({max(1, int(gap * f)) for f in GENERALISATION_FACTORS} - set(range(min_gap)))
 
 
 def generalisation_held(table, threshold=THRESHOLD, by_gap=False):
@@ -248,7 +249,7 @@ def length_generalisation(results, task=None):
     bar = tqdm(total=len(ok), desc="generalisation", unit="model", file=sys.stderr)
     for cfgs in groups.values():
         task_, models, predict, new = TASKS[cfgs[0].task], None, None, {}
-        for gap in generalisation_gaps(cfgs[0].gap):
+        for gap in generalisation_gaps(cfgs[0].gap, task_.min_gap):
             other = None if gap == cfgs[0].gap else gap  # a group's runs share their gap; score_cache names the own one None
             names = [score_cache.entry(cfg.run_id, other) for cfg in cfgs]
             keys = [score_cache.run_key(model_path(results, cfg.run_id), cfg.n_test, code, other) for cfg in cfgs]

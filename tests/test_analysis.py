@@ -234,6 +234,18 @@ def test_unsolved_runs_are_every_run_below_the_threshold_recounted_from_its_mode
     assert (analysed / "figures" / "unsolved_runs.png").stat().st_size > 5_000
 
 
+def test_generalisation_leaves_out_the_gaps_a_task_does_not_allow():
+    """Selective copying needs gap >= 10: trained at 10, a model is tested at 10, 20 and 40 only
+    (scoring it at 2 or 5 would stop the analysis with the task's own error)."""
+    from datasets import TASKS
+
+    assert generalisation_gaps(10, TASKS["selective_copy"].min_gap) == [10, 20, 40]
+    assert generalisation_gaps(5, TASKS["adding"].min_gap) == [2, 5, 10, 20]
+    assert generalisation_gaps(40, TASKS["selective_copy"].min_gap) == [10, 20, 40, 80, 160]
+    with pytest.raises(ValueError):
+        TASKS["selective_copy"](5, 1, 0)
+
+
 def test_generalisation_held_counts_only_models_that_solved_their_own_gap():
     rows = []
     # Seed 0 solves gap 8 and holds it at 16 only; seed 1 solves 8 and holds nothing else;
