@@ -198,7 +198,7 @@ FACTOR_NAMES = {0.25: "g/4", 0.5: "g/2", 1: "solved g", 2: "2g", 4: "4g"}
 def generalisation_gaps(gap, min_gap=1):
     """g/4, g/2, g, 2g, 4g, no repeats, leaving out those below the task's `min_gap` (selective
     copying needs at least 10 scattered positions, so a model trained at 10 is tested at 10-40)."""
-    return sorted({max(1, int(gap * f)) for f in GENERALISATION_FACTORS} - set(range(min_gap)))
+    return sorted(g for g in {max(1, int(gap * f)) for f in GENERALISATION_FACTORS} if g >= min_gap)
 
 
 def generalisation_held(table, threshold=THRESHOLD, by_gap=False):
