@@ -30,6 +30,7 @@ they are the same experiment, and `results/checks/stacked_rerun/` holds a larger
 
 import copy
 import dataclasses
+import json
 import math
 import time
 
@@ -174,9 +175,7 @@ class SeedStack:
                           for i, values in enumerate(zip(*(m.get_weights() for m in models)))]
 
     def __call__(self, x):
-        for layer, fn, weights in self.layers:
-            x = fn(layer, self.variables[weights], x)
-        return x
+        return stacked_forward(self.layers, self.variables, x)
 
     def set_seed_weights(self, s, weights):
         for i, (variable, value) in enumerate(zip(self.variables, weights, strict=True)):
@@ -424,6 +423,37 @@ def _restore(stack, optimizer, arrays, meta):
     return meta["steps"], meta["open"], state, meta["elapsed"], meta["resumed_at_steps"] + [meta["steps"]]
 
 
+def stacked_forward(layers, weights, x):
+    """A seed stack's forward: `layers` as `SeedStack.layers`, `weights` its stacked weights
+    (variables or tensors), x (S, B, T, ...) -> (S, B, ...)."""
+    for layer, fn, taken in layers:
+        x = fn(layer, weights[taken], x)
+    return x
+
+
+def architecture(model):
+    """What a model computes apart from its weights: its layers' classes and configs, less the
+    names Keras numbers (`lstm_3`) and the input layer's shape, as text. Two models with the
+    same text run the same forward on the same weights; an option that only initialises (a
+    forget bias) still tells two apart, which costs a compilation, never a wrong score."""
+
+    def unnamed(value):
+        if isinstance(value, dict):
+            return {k: unnamed(v) for k, v in value.items() if k != "name"}
+        return [unnamed(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+    layers = [(type(layer).__qualname__, unnamed(layer.get_config())) for layer in model.layers
+              if not isinstance(layer, keras.layers.InputLayer)]
+    return json.dumps(layers, sort_keys=True, default=repr)
+
+
+# Compiled stacked forwards by (architecture, jit_compile): scoring runs many configurations
+# of one architecture (the seeds of each training gap, tested at several gaps), and each
+# compilation costs seconds, so they share one function that takes the weights as arguments
+# and compiles once per input shape (PERF_NOTES.md, session 21).
+_FORWARDS = {}
+
+
 def stacked_predictor(models, units, jit_compile=True):
     """A function xs -> outputs of S models of one architecture, each on its own inputs.
 
@@ -431,7 +461,13 @@ def stacked_predictor(models, units, jit_compile=True):
     `units`: their cells' H. The function takes (S, n, T, ...) inputs, xs[s] for models[s],
     and returns numpy (S, n, ...): the same forward as a seed stack's validation checks (the
     whole-sequence path), compiled once for all S models instead of once per model, and
-    reused across calls (an XLA compilation per sequence length, not per model and length).
+    shared with every other stack of the same architecture in this process (`architecture`):
+    an XLA compilation per architecture and input shape, not per configuration and shape.
     """
-    forward = compiled(SeedStack(models).__call__, jit_compile)
-    return lambda xs: predict_in_batches(forward, xs, units)
+    stack = SeedStack(models)
+    key = (architecture(models[0]), bool(jit_compile))
+    if key not in _FORWARDS:
+        layers = stack.layers  # the first stack's layer objects: the same computation for every stack of this key
+        _FORWARDS[key] = compiled(lambda weights, x: stacked_forward(layers, weights, x), jit_compile)
+    forward, weights = _FORWARDS[key], [ops.convert_to_tensor(v) for v in stack.variables]
+    return lambda xs: predict_in_batches(lambda x: forward(weights, x), xs, units)

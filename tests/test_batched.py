@@ -92,6 +92,31 @@ def test_outcomes_of_twenty_seeds_agree_with_unbatched_runs(tmp_path):
     print(f"solved {solved[0]} vs {solved[1]} of 20; same outcome for {agree} of 20 seeds")
 
 
+def test_stacks_of_one_architecture_share_one_compiled_forward_and_keep_their_own_weights():
+    # Two configurations of one architecture (gaps 6 and 12: what length generalisation scores
+    # side by side), and one of another (4 units). The shared function must compute each
+    # stack's outputs from that stack's weights, never from the first stack's.
+    def models(**kw):
+        out = []
+        for seed in (0, 1):
+            seed_everything(seed)
+            out.append(build_model(RunConfig(model="lstm", seed=seed, **{**SMALL, **kw})))
+        return out
+
+    first, second, other = models(gap=6), models(gap=12), models(gap=6, units=4)
+    for m in second:  # another training's weights, not a redraw of the first ones
+        m.set_weights([w + 0.1 for w in m.get_weights()])
+    assert batched.architecture(first[0]) == batched.architecture(second[1]) != batched.architecture(other[0])
+    batched._FORWARDS.clear()
+    predictors = [batched.stacked_predictor(ms, ms[0].layers[1].cell.units) for ms in (first, second, other)]
+    assert len(batched._FORWARDS) == 2
+    task = TASKS["fluent"]
+    for ms, predict in zip((first, second, other), predictors):
+        xs = np.stack([task(9, 16, seed)[0] for seed in (5, 6)])  # a test gap neither trained at
+        for got, model, x in zip(predict(xs), ms, xs, strict=True):
+            np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
 def test_a_sweep_stacks_the_seeds_of_each_configuration(tmp_path, capsys):
     configs = presets.expand("quick", models=("lstm", "gru"), gaps=(3,), seeds=(0, 1, 2), **presets.FAST)
     todo = sweep.units(configs)
