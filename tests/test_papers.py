@@ -57,6 +57,25 @@ def test_values_are_compared_in_the_papers_unit(tmp_path):
     assert papers.judge(table, standard) == ("not run", "not run")  # chrono runs never stand in for standard ones
 
 
+def test_a_value_at_the_baseline_never_agrees_with_a_paper_below_it(tmp_path):
+    """0.0577 bits (the memoryless line) is within a factor of 3 of the paper's 0.030 and 0.040,
+    yet a model there learned nothing: it disagrees. A paper's value at its baseline (Bai et
+    al.'s LSTM, 0.164 against 0.167) agrees with ours there, and not with ours far below it."""
+    for cfg in presets.expand("tallec_copy"):
+        write(tmp_path, "tallec_copy", cfg, [0.0400] * 100)
+    table = papers.curves(tmp_path / "papers" / "tallec_copy", papers.BITS)
+    for mark in papers.PAPERS["tallec_copy"].marks:
+        ours, agree = papers.judge(table, mark)
+        assert ours.startswith("0.0577") and agree == "no"
+    base = TASKS["adding"].baseline_loss(600)
+    lstm = [c for c in presets.expand("bai_adding") if c.model == "lstm"]
+    mark = next(m for m in papers.PAPERS["bai_adding"].marks if m.model == "lstm")
+    for losses, want in (([base] * 150, "yes"), ([base] * 50 + [base / 2.5] * 100, "no")):
+        for cfg in lstm:
+            write(tmp_path / want, "bai_adding", cfg, losses)
+        assert papers.judge(papers.curves(tmp_path / want / "papers" / "bai_adding"), mark)[1] == want
+
+
 def test_make_papers_draws_each_paper_with_records_and_one_table(tmp_path):
     base = TASKS["adding"].baseline_loss(750)
     for cfg in presets.expand("tallec_adding"):
