@@ -435,8 +435,9 @@ def architecture(model):
     """What a model computes apart from its weights: its layers' classes and configs, less the
     names Keras numbers (`lstm_3`) and the input layer's shape, as text. Two models with the
     same text run the same forward on the same weights (a model loaded from a `.keras` file,
-    as every scored one is, is rebuilt from exactly these configs); an option that only initialises (a
-    forget bias) still tells two apart, which costs a compilation, never a wrong score."""
+    as every scored one is, is rebuilt from exactly these configs); an option that only
+    initialises (a forget bias) still tells two apart, which costs a compilation, never a
+    wrong score."""
 
     def unnamed(value):
         if isinstance(value, dict):

@@ -182,8 +182,9 @@ def judge(table, mark):
     words = f"{np.median(values):.3g}{spread} at {mark.updates[1]:,} updates"
     # Within a factor of 3, and on the paper's side of the baseline: near a baseline a factor
     # of 3 is no test (copy T = 500: the paper's 0.030 bits is 0.52 of the memoryless 0.0577,
-    # and a model at 0.0577 learned nothing), so a value agrees only when ours left the
-    # baseline (below LEFT of it) exactly where the paper's did.
+    # and a model at 0.0577 learned nothing), so a value agrees only where ours and the
+    # paper's are on the same side of LEFT x baseline. A task without a baseline (NaN) is
+    # judged by the factor alone.
     baseline = float(runs[0]["baseline"].iloc[0])
     left = [v < LEFT * baseline for v in (np.median(values), mark.loss)]
     agree = "yes" if mark.loss / 3 <= np.median(values) <= mark.loss * 3 and left[0] == left[1] else "no"
