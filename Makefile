@@ -28,7 +28,7 @@ CLI = $(PY) -m experiments
 .DEFAULT_GOAL := help
 # A literal comma inside $(if ...), which splits its arguments at commas.
 comma := ,
-.PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed unsolved-runs inspect analyse report show-data presets bench bench-extras bench-executors bench-seeds bench-rebuild reproduce test test-fast lint lock clean-venv
+.PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed unsolved-runs inspect analyse report show-data presets bench bench-extras bench-executors bench-seeds bench-vmap bench-rebuild reproduce test test-fast lint lock clean-venv
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +93,9 @@ bench-executors: venv ## Time one small sweep under EXECUTOR=local, process and 
 
 bench: venv ## Time custom cells vs Keras built-ins (and PyTorch if installed): RESULTS/bench.csv [QUICK=1]
 	@$(CLI) bench "results=$(RESULTS)" $(if $(QUICK),quick=1) $(if $(CELLS),cells=$(CELLS))
+
+bench-vmap: venv ## Time a 10-seed stack's update on TensorFlow against jax.vmap on JAX, side by side: RESULTS/bench_vmap.md (needs make bench-extras) [QUICK=1: lstm, 3 seeds]
+	@$(CLI) bench-vmap "results=$(RESULTS)" $(if $(QUICK),models=lstm seeds=3 rounds=1) $(ARGS)
 
 bench-seeds: venv ## Time 1, 3 and 10 seeds one by one against one seed stack, side by side: RESULTS/bench_seeds.md [QUICK=1: lstm, gap 40, 1 and 3 seeds]
 	@$(CLI) bench-seeds "results=$(RESULTS)" $(if $(QUICK),models=lstm gaps=40 seeds=1$(comma)3 steps=50) $(ARGS)

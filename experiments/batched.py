@@ -68,9 +68,18 @@ COMPACT_AT = 0.75
 
 def stackable(cfg):
     """Whether `cfg`'s seeds can train as a stack: its cell's own class has a whole-sequence
-    path (`layers.sequence.has_sequence_path`), the run uses it (`fused`), and the backend is
-    TensorFlow (the train step below uses its tape)."""
-    return bool(cfg.fused) and keras.backend.backend() == "tensorflow" and has_sequence_path(cell_registry()[cfg.model])
+    path (`layers.sequence.has_sequence_path`), the run uses it (`fused`) under XLA
+    (`jit_compile`), and the backend is TensorFlow (the train step below uses its tape).
+
+    XLA is required because TensorFlow 2.21's own CPU kernel for a rank-4 matmul with a size-1
+    axis and a broadcast right side (oneDNN's) reads past its buffer: the input projection of
+    a stack of one, (T, 1, B, D) x (1, D, H), came back as garbage (1e33) or crashed the
+    process, eager or in a graph, while S = 2 or 3, or a size-1 B, were exact (measured
+    2026-12-06; tensorflow/tensorflow#123109, fixed upstream by #120199 after 2.21). A stack
+    compacts to one seed when the others stop, so without XLA a run could die or train on
+    wrong numbers. XLA compiles its own dot: the same products are exact there."""
+    return (bool(cfg.fused) and bool(cfg.jit_compile) and keras.backend.backend() == "tensorflow"
+            and has_sequence_path(cell_registry()[cfg.model]))
 
 
 def stack_key(cfg, stack=True):
@@ -266,6 +275,8 @@ def train_batched(cfgs, results, checkpoint_every=None):
     """
 
     cfg0, seeds = cfgs[0], [c.seed for c in cfgs]
+    if not stackable(cfg0):  # e.g. fused without XLA, which a stack of one would crash (see `stackable`)
+        raise ValueError(f"{cfg0.model} with fused={cfg0.fused}, jit_compile={cfg0.jit_compile} cannot train as a seed stack")
     task = TASKS[cfg0.task]
     checkpoint_every = checkpoints.CHECKPOINT_SECONDS if checkpoint_every is None else checkpoint_every
     start = time.perf_counter()

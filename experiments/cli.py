@@ -296,6 +296,24 @@ def bench_rebuild_command(results, model="lstm", gap=28, seeds=10):
     print(f"wrote {results}/bench_rebuild.md")
 
 
+@command("bench-vmap", keys=("models", "gap", "seeds", "rounds"), usage="[models=lstm,gru gap=80 seeds=10 rounds=2]",
+         writes_results=True, help="time a seed stack's update on TensorFlow against jax.vmap on JAX: RESULTS/bench_vmap.{csv,md}")
+def bench_vmap_command(results, models=("lstm", "gru"), gap=80, seeds=10, rounds=2):
+    import importlib.util
+
+    from experiments.bench_vmap import bench_vmap, write
+    from experiments.config import cell_registry
+
+    models = as_tuple(models)
+    for model in models:
+        check_choice("model", model, cell_registry())
+    if importlib.util.find_spec("jax") is None:
+        raise UsageError("bench-vmap needs JAX, an optional extra: run make bench-extras first")
+    table = bench_vmap(models, check_int("gap", gap, 1), check_int("seeds", seeds, 1), check_int("rounds", rounds, 1))
+    for path in write(table, results):
+        print(f"wrote {path}")
+
+
 @command("bench-seeds", keys=("models", "gaps", "seeds", "steps"), usage="[models=rnn,lstm,gru gaps=80 seeds=1,3,10 steps=100]",
          writes_results=True, help="time S seeds one by one against one seed stack: RESULTS/bench_seeds.{csv,md}")
 def bench_seeds_command(results, models=("rnn", "lstm", "gru"), gaps=(80,), seeds=(1, 3, 10), steps=100):

@@ -75,3 +75,26 @@ def test_bench_rebuild_at_a_tiny_size_times_both_and_finds_the_same_records(monk
     assert rebuilds == [4, 3] and batched.COMPACT_AT == 1.0  # rebuilt after each stop, and the share put back
     assert row["never_rebuilt_s"] > 0 and row["rebuilt_s"] > 0
     assert "| yes |" in rebuild_markdown(row) and "lstm at gap 12, seeds 0-3" in rebuild_markdown(row)
+
+
+def test_bench_vmap_table_states_each_route_against_tensorflow_one_by_one():
+    from experiments.bench_vmap import markdown as vmap_markdown
+
+    rows = [("tensorflow", "stack", 0, 120.0, None), ("tensorflow", "one-by-one", 0, 100.0, None),
+            ("jax", "vmap", 0, 180.0, 0.0), ("jax", "one-by-one", 0, 90.0, 0.0),
+            ("tensorflow", "one-by-one", 1, 110.0, None), ("jax", "vmap", 1, 150.0, 2e-7)]  # the faster round counts
+    table = pd.DataFrame([{"cell": "lstm", "gap": 80, "seeds": 10, "backend": b, "mode": m, "round": r, "update_ms": ms,
+                           "first_loss_diff": d} for b, m, r, ms, d in rows])
+    lines = {tuple(c.strip() for c in line.split("|")[3:5]): line for line in vmap_markdown(table).splitlines() if line.startswith("| lstm")}
+    assert "| 1.20 |" in lines[("tensorflow", "stack")] and "| 1.00 |" in lines[("tensorflow", "one-by-one")]
+    assert "| 150.0 | 15.00 | 1.50 | 2.0e-07 |" in lines[("jax", "vmap")]  # the worse round's check is the one shown
+    assert lines[("jax", "one-by-one")].endswith("| 0.90 |  |")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is an optional extra (make bench-extras)")
+def test_vmapped_seeds_take_the_same_first_step_as_each_seed_alone():
+    """jax.vmap over the stateless train step is the same computation as each seed's own step."""
+    from experiments.bench_vmap import _in_process
+
+    result = _in_process("jax", "lstm", 3, 2, "vmap")
+    assert result["update_ms"] > 0 and result["first_loss_diff"] < 1e-5
