@@ -334,7 +334,7 @@ def train_batched(cfgs, results, checkpoint_every=None):
                 val_acc, val_loss = task.score(pred[k], vals[s][1]), task.loss(pred[k], vals[s][1])
                 seed_state["val_acc"] = val_acc
                 seed_state["history"].append(history_point(cfgs[s], steps, loss, val_acc, val_loss))
-                if val_acc >= cfgs[s].target_accuracy:
+                if cfgs[s].stops_at(val_acc):
                     seed_state["weights"] = stack.seed_weights(k)
                     open_.remove(s)
             if open_ and steps < steps_total and time.perf_counter() - saved >= checkpoint_every:

@@ -50,6 +50,9 @@ class RunConfig:
     # ((name, value), ...) pairs; a dict is accepted and normalised. None: the cell's defaults.
     options: tuple | None = None
     momentum: float | None = None  # RMSprop's momentum (rmsprop, rmsprop_torch); None: none (0)
+    # False: train the whole budget, never stopping at target_accuracy (a paper's loss at its own
+    # update count, for a model that solves the task before it); None: stop there, as always.
+    early_stop: bool | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "options", normalised_options(self.options))  # frozen: the one allowed write
@@ -91,6 +94,10 @@ class RunConfig:
         blob = json.dumps(values, sort_keys=True)
         digest = hashlib.sha1(blob.encode()).hexdigest()[:10]
         return f"{self.model}-{self.task}-gap{self.gap}-seed{self.seed}-{digest}"
+
+    def stops_at(self, val_accuracy):
+        """Whether training stops at this validation accuracy: the target reached, unless `early_stop` is False."""
+        return self.early_stop is not False and val_accuracy >= self.target_accuracy
 
     def cell_kwargs(self):
         """Constructor arguments for `CELLS[model]`: only those the cell accepts."""
@@ -192,7 +199,7 @@ def check_fields(cfg):
             raise UsageError(f"momentum must be in [0, 1), received momentum={cfg.momentum!r}")
         if cfg.optimizer not in WITH_MOMENTUM:
             raise UsageError(f"momentum={cfg.momentum} needs optimizer={' or '.join(WITH_MOMENTUM)}, received optimizer={cfg.optimizer!r}")
-    for name in ("fused", "jit_compile"):
+    for name in ("fused", "jit_compile", "early_stop"):
         if getattr(cfg, name) is not None:
             check_bool(name, getattr(cfg, name))
     if cfg.chrono_tmax is not None:
@@ -218,7 +225,7 @@ def check_values(values):
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
-LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile", "clipvalue", "options", "momentum")
+LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile", "clipvalue", "options", "momentum", "early_stop")
 # Cell arguments that are run fields already: set through the field, never as an option.
 RESERVED_OPTIONS = {"recurrent_initializer": "recurrent_init", "forget_bias": "forget_bias", "chrono_tmax": "chrono_tmax"}
 OPTIMIZERS = ("adam", "rmsprop", "rmsprop_primed", "rmsprop_torch")  # experiments.model.OPTIMIZERS builds them (a test keeps the two in step)

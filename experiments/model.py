@@ -114,7 +114,7 @@ def build_model(cfg):
 
 # Fields that change neither the model nor its compiled functions (the gap changes only the
 # sequence length, for which a compiled function keeps one trace per length).
-RESET_FIELDS = ("seed", "gap", "budget", "eval_every", "target_accuracy", "n_val", "n_test", "chrono_tmax")
+RESET_FIELDS = ("seed", "gap", "budget", "eval_every", "target_accuracy", "n_val", "n_test", "chrono_tmax", "early_stop")
 INIT_ONLY_ARGS = ("chrono_tmax",)  # cell arguments that change only the initial weights, which are reset
 _compiled = {}  # at most one entry: the last model this process trained, by its shared config
 

@@ -79,7 +79,7 @@ def train(cfg, results, verbose=0, checkpoint_every=None):
                 break
             val_acc, val_loss = scores(model, task, x_val, y_val)
             history.append(history_point(cfg, steps, loss, val_acc, val_loss))
-            if val_acc >= cfg.target_accuracy:
+            if cfg.stops_at(val_acc):
                 break
             if steps < steps_total and time.perf_counter() - saved >= checkpoint_every:
                 arrays = [v.numpy() for v in model.weights + list(model.optimizer.variables)]

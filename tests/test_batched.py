@@ -263,3 +263,17 @@ def test_a_sweep_resumes_a_checkpointed_stack_whatever_the_stack_size_now(tmp_pa
     records = {r["config"]["seed"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json"))}
     assert [records[s]["batched"]["seeds"] for s in range(4)] == [[0, 1], [0, 1], [2, 3], [2, 3]]
     assert records[0]["resumed_at_steps"] == records[1]["resumed_at_steps"] == [10] and "resumed_at_steps" not in records[2]
+
+
+def test_without_early_stop_every_seed_trains_its_whole_budget_alone_and_stacked(tmp_path):
+    """`early_stop=False` (a paper's loss at its own update count): seeds that reach the target
+    at steps 10-30 of 50 (as in the resume test above) train all 50 and are still recorded as
+    solved."""
+    cfgs = [RunConfig(model="lstm", gap=12, seed=s, target_accuracy=0.3, early_stop=False, **{**SMALL, "budget": 64 * 50})
+            for s in range(2)]
+    assert dataclasses.replace(cfgs[0], early_stop=None).run_id != cfgs[0].run_id
+    stacked = batched.train_batched(cfgs, tmp_path / "stacked", checkpoint_every=0)
+    alone = [train(cfg, tmp_path / "alone") for cfg in cfgs]
+    for record in stacked + alone:
+        assert record["status"] == "ok" and record["solved"] and record["sequences_seen"] == 64 * 50
+        assert len(record["history"]) == 5 and any(p["val_accuracy"] >= 0.3 for p in record["history"][:-1])  # it would have stopped there

@@ -226,6 +226,7 @@ BAD_INPUT = [
     (["train", "optimizer=sgd"], "unknown optimizer 'sgd'; allowed: adam, rmsprop, rmsprop_primed, rmsprop_torch"),
     (["train", "fused=yes"], "fused must be true or false, received fused='yes'"),
     (["train", "jit_compile=1"], "jit_compile must be true or false, received jit_compile=1"),
+    (["train", "early_stop=maybe"], "early_stop must be true or false, received early_stop='maybe'"),
     (["train", "chrono_tmax=50"], "chrono_tmax=50 needs forget_bias='chrono'"),
     (["train", "momentum=0.9"], "momentum=0.9 needs optimizer=rmsprop or rmsprop_torch, received optimizer=None"),
     (["train", "optimizer=rmsprop", "momentum=1"], "momentum must be in [0, 1), received momentum=1"),

@@ -226,3 +226,16 @@ def test_the_tallec_ladder_keeps_chrono_and_forget_bias_1_apart_under_one_protoc
     assert rows == [f"| {rungs[0]} | 3 | 3 of 3: 1,000, 1,000, 1,000 | 3 of 3: 1,000, 1,000, 1,000 | 2,000 |",
                     f"| {rungs[1]} | 3 | 0 of 3 | 0 of 3 | 8,000 |"]
     assert "Tallec & Ollivier's adding T = 750" in text
+
+
+def test_a_value_from_runs_that_stopped_when_solved_says_so(tmp_path):
+    """A run that reached its target before the paper's count has no loss there: its last one
+    stands in, and the words say which runs stopped and when. The preset's GRU never stops."""
+    gru = [c for c in presets.expand("bai_adding") if c.model == "gru"]
+    assert len(gru) == 3 and all(c.early_stop is False for c in gru)
+    mark = next(m for m in papers.PAPERS["bai_adding"].marks if m.model == "gru")
+    for cfg, n in zip(gru, (43, 150, 78)):  # eval_every 100: stopped at 4,300 and 7,800 updates; one ran its 15,000
+        write(tmp_path, "bai_adding", cfg, [0.1] * (n - 1) + [1e-4])
+    ours, agree = papers.judge(papers.curves(tmp_path / "papers" / "bai_adding"), mark)
+    assert ours == "0.0001 (seeds 0.0001-0.0001) at 15,000 updates; 2 of 3 stopped when solved, at 4,300, 7,800 updates: their last loss"
+    assert agree == "yes"
