@@ -180,11 +180,11 @@ def judge(table, mark):
         return f"no evaluation by {mark.updates[1]:,} updates", "not run long enough"
     spread = f" (seeds {min(values):.3g}-{max(values):.3g})" if len(values) > 1 else ""
     words = f"{np.median(values):.3g}{spread} at {mark.updates[1]:,} updates"
-    # A run that stopped early (it reached the target accuracy) has no loss at the paper's
+    # A run that stopped early (it reached the target accuracy, or diverged) has no loss at the paper's
     # count: its last one stands in, and the words say so.
     stopped = sorted(int(run["updates"].max()) for run in runs if run["updates"].max() < min(mark.updates[1], run["budget"].iloc[0]))
     if stopped:
-        words += f"; {len(stopped)} of {n} stopped when solved, at {', '.join(f'{u:,}' for u in stopped)} updates: their last loss"
+        words += f"; {len(stopped)} of {n} stopped early, at {', '.join(f'{u:,}' for u in stopped)} updates: their last loss"
     # Within a factor of 3, and on the paper's side of the baseline: near a baseline a factor
     # of 3 is no test (copy T = 500: the paper's 0.030 bits is 0.52 of the memoryless 0.0577,
     # and a model at 0.0577 learned nothing), so a value agrees only where ours and the

@@ -237,5 +237,5 @@ def test_a_value_from_runs_that_stopped_when_solved_says_so(tmp_path):
     for cfg, n in zip(gru, (43, 150, 78)):  # eval_every 100: stopped at 4,300 and 7,800 updates; one ran its 15,000
         write(tmp_path, "bai_adding", cfg, [0.1] * (n - 1) + [1e-4])
     ours, agree = papers.judge(papers.curves(tmp_path / "papers" / "bai_adding"), mark)
-    assert ours == "0.0001 (seeds 0.0001-0.0001) at 15,000 updates; 2 of 3 stopped when solved, at 4,300, 7,800 updates: their last loss"
+    assert ours == "0.0001 (seeds 0.0001-0.0001) at 15,000 updates; 2 of 3 stopped early, at 4,300, 7,800 updates: their last loss"
     assert agree == "yes"
