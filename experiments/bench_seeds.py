@@ -27,7 +27,7 @@ import pandas as pd
 from datasets import TASKS
 from experiments.config import RunConfig
 from experiments.presets import FAST
-from experiments.records import write_csv, write_text
+from experiments.records import write_table
 
 MODES = ("one-by-one", "batched")
 
@@ -146,6 +146,4 @@ def markdown(table):
 
 
 def write(table, results):
-    write_csv(f"{results}/bench_seeds.csv", table)
-    write_text(f"{results}/bench_seeds.md", markdown(table))
-    return [f"{results}/bench_seeds.csv", f"{results}/bench_seeds.md"]
+    return write_table(results, "bench_seeds", table, markdown(table))

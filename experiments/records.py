@@ -63,6 +63,14 @@ def write_csv(path, table):
     atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
+def write_table(results, name, table, text):
+    """RESULTS/name.csv (the table) and RESULTS/name.md (its markdown `text`); their paths."""
+    paths = [f"{results}/{name}.csv", f"{results}/{name}.md"]
+    write_csv(paths[0], table)
+    write_text(paths[1], text)
+    return paths
+
+
 # ------------------------------------------------------------------ what a record means
 #
 # A record in RESULTS/runs/ is a result: the run trained to the end of its protocol ("ok",
