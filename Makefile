@@ -28,7 +28,7 @@ CLI = $(PY) -m experiments
 .DEFAULT_GOAL := help
 # A literal comma inside $(if ...), which splits its arguments at commas.
 comma := ,
-.PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed unsolved-runs inspect analyse report show-data presets bench bench-extras bench-executors bench-seeds bench-vmap bench-rebuild reproduce test test-fast lint lock clean-venv
+.PHONY: help venv train sweep evaluate plot compare papers-sweep papers gradients generalisation learning-speed unsolved-runs inspect key-shift analyse report show-data presets bench bench-extras bench-executors bench-seeds bench-vmap bench-rebuild reproduce test test-fast lint lock clean-venv
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,6 +70,9 @@ inspect: venv ## Gates and states of trained rnn, gru, lstm over one sequence, a
 
 unsolved-runs: venv ## What each unsolved run still carries: the classes it predicts and gets right
 	@$(CLI) unsolved-runs "results=$(RESULTS)" $(ARGS)
+
+key-shift: venv ## Models that solved gap g, tested at g with the key moved later (lead tokens): found by content or by index? [ARGS='task=fluent_distractors shifts=0,1,2']
+	@$(CLI) key-shift "results=$(RESULTS)" $(ARGS)
 
 analyse: gradients generalisation learning-speed unsolved-runs inspect ## All five analyses
 

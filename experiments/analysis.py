@@ -16,6 +16,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from datasets import TASKS
+from datasets.fluent import FIRST_FILLER as FLUENT_LEAD
+from datasets.fluent_distractors import PAD_ID as DISTRACTORS_PAD
 from experiments.checks import UsageError
 from experiments.config import RunConfig
 from experiments.inspect_gates import inspect as inspect_gates
@@ -280,6 +282,13 @@ def length_generalisation(results, task=None):
 
 
 def plot_length_generalisation(table, out):
+    task = table["task"].iloc[0]
+    plot_heatmaps(table, out, "test_gap", "test gap",
+                  f"Length generalisation on {task}: mean test accuracy over seeds (chance {TASKS[task].chance:.3g})")
+
+
+def plot_heatmaps(table, out, column, xlabel, title):
+    """A heatmap per (model, init_label): mean test_accuracy over seeds, train_gap down, `column` across."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -290,16 +299,98 @@ def plot_length_generalisation(table, out):
     rows = -(-len(groups) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), squeeze=False)
     for ax, ((model, init), part) in zip(axes.ravel(), groups):
-        grid = part.pivot_table(index="train_gap", columns="test_gap", values="test_accuracy", aggfunc="mean")
+        grid = part.pivot_table(index="train_gap", columns=column, values="test_accuracy", aggfunc="mean")
         sns.heatmap(grid, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", annot_kws={"fontsize": 5}, cbar=False, ax=ax)
         ax.set_title(f"{model}: {init}", fontsize=9)
-        ax.set_xlabel("test gap")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("train gap")
     for ax in axes.ravel()[len(groups):]:
         ax.axis("off")
-    task = table["task"].iloc[0]
-    layout(fig, f"Length generalisation on {task}: mean test accuracy over seeds (chance {TASKS[task].chance:.3g})")
+    layout(fig, title)
     save_figure(fig, out)
+
+
+# ------------------------------------------------------------------ key shift
+
+# The token a key shift puts before every sequence: one that no answer depends on and that the
+# task's own samples contain. fluent_distractors left-pads, so its padding; fluent has none, so
+# its first filler ("the"). Kept here, not in datasets/: the generators stay as trained.
+LEAD_TOKENS = {"fluent": FLUENT_LEAD, "fluent_distractors": DISTRACTORS_PAD}
+KEY_SHIFTS = (0, 1, 2, 4, 8, 16, 32)
+
+
+def shifted(x, shift, token):
+    """x (n, T) token ids with `shift` columns of `token` put before it: (n, shift + T).
+
+    Every position, the key's and the query's included, moves `shift` steps later; the gap
+    between them and the answer stay as they were.
+    """
+    return np.concatenate([np.full((x.shape[0], shift), token, dtype=x.dtype), x], axis=1)
+
+
+def key_shift(results, task=None, shifts=KEY_SHIFTS):
+    """Every model that solved its training gap g, tested at g with the sequence moved later.
+
+    In `fluent` the key is always the first token and in `fluent_distractors` it always sits
+    at index PREFIX + 1 (the task left-pads), so a model may find it by its absolute index
+    instead of by what it is or what precedes it; length generalisation never moves it, so
+    it cannot tell the two apart. Here each test sequence gets `shift` lead tokens
+    (LEAD_TOKENS) before it: same samples, same gap, the key `shift` steps later. A model
+    that reads the key by content keeps its accuracy; one that reads a fixed index falls
+    to chance. Only models whose summary test accuracy is at least THRESHOLD are tested (a
+    failed model has nothing to lose), on the test sets `make evaluate` used (EVAL seed
+    stream, the run's n_test), so shift 0 equals the summary's score; the solved seeds of a
+    configuration are scored as one seed stack. Rows: task, model, init_label, seed,
+    train_gap, shift, test_accuracy; also RESULTS/key_shift[_task]_held.md.
+    """
+    from experiments.backend import keras
+    from experiments.batched import stack_key
+    from experiments.data import EVAL, data_seed
+    from experiments.evaluate import score_tests, seed_stack_predictor
+
+    ok = ok_runs(results, task, only=tuple(LEAD_TOKENS))
+    solved = ok[ok["test_accuracy"] >= THRESHOLD]
+    if solved.empty:
+        raise UsageError(f"no {ok['task'].iloc[0]!r} run in {results}/summary.csv reached test accuracy {THRESHOLD}; nothing to shift")
+    groups = {}
+    for _, run in solved.iterrows():
+        cfg = config_of(results, run)
+        groups.setdefault(stack_key(cfg), []).append(cfg)
+    token, rows = LEAD_TOKENS[solved["task"].iloc[0]], []
+    bar = tqdm(total=len(solved), desc="key shift", unit="model", file=sys.stderr)
+    for cfgs in groups.values():
+        task_ = TASKS[cfgs[0].task]
+        models = [keras.saving.load_model(model_path(results, cfg.run_id)) for cfg in cfgs]
+        predict = seed_stack_predictor(models, cfgs[0])
+        tests = [task_(cfg.gap, cfg.n_test, data_seed(cfg.seed, EVAL)) for cfg in cfgs]
+        for shift in shifts:
+            scored = score_tests(models, task_, [(shifted(x, shift, token), y) for x, y in tests], predict)
+            rows += [{"task": cfg.task, "model": cfg.model, "init_label": cfg.init_label, "seed": cfg.seed, "train_gap": cfg.gap,
+                      "shift": shift, "test_accuracy": accuracy} for cfg, (accuracy, _) in zip(cfgs, scored)]
+        bar.update(len(cfgs))
+        keras.backend.clear_session()
+    bar.close()
+    table = save_analysis(rows, results, "key_shift", plot_key_shift, ok)
+    write_text(f"{results}/{output_name(results, 'key_shift', ok)}_held.md",
+               f"Models that solved their training gap g (test accuracy >= {THRESHOLD}), tested at g with the key moved "
+               f"later by `shift` lead tokens (`make key-shift`): how many still reach {THRESHOLD}, and their mean "
+               f"test accuracy (chance {TASKS[table['task'].iloc[0]].chance:.3g}):\n\n" + markdown_table(key_shift_held(table)))
+    return table
+
+
+def key_shift_held(table, threshold=THRESHOLD):
+    """Per model, init_label and train_gap: "k of n (mean a)" at each shift, k the models at or above `threshold`."""
+    grouped = table.assign(solved=table["test_accuracy"] >= threshold).groupby(["model", "init_label", "train_gap", "shift"])
+    cells = (grouped["solved"].sum().astype(int).astype(str) + " of " + grouped.size().astype(str)
+             + " (" + grouped["test_accuracy"].mean().map("{:.2f}".format) + ")")
+    held = cells.unstack("shift")
+    return held.rename(columns=lambda s: f"shift {s}").reset_index().rename_axis(columns=None)
+
+
+def plot_key_shift(table, out):
+    task = table["task"].iloc[0]
+    plot_heatmaps(table, out, "shift", "lead tokens before the sequence (the key moves this many steps later)",
+                  f"Key shift on {task}: mean test accuracy at the training gap (chance {TASKS[task].chance:.3g})")
 
 
 # ------------------------------------------------------------- learning speed

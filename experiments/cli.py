@@ -212,6 +212,16 @@ def papers_command(results, paper=None):
         print(f"wrote {path}")
 
 
+@command("key-shift", keys=("task", "shifts"), usage="[task=fluent_distractors shifts=0,1,2,4,8,16,32]", writes_results=True,
+         help="models that solved gap g, tested at g with the key moved later: found by content, or by its index?")
+def key_shift_command(results, task=None, shifts=None):
+    from experiments.analysis import KEY_SHIFTS, key_shift
+
+    shifts = KEY_SHIFTS if shifts is None else tuple(sorted({check_int("shifts", s, 0) for s in as_tuple(shifts)}))
+    key_shift(results, task=task, shifts=shifts)
+    print(f"wrote {results}/key_shift*.csv, key_shift*_held.md and figures/key_shift*.png")
+
+
 @command("report", writes_results=True, help="RESULTS/REPORT.md from everything in RESULTS")
 def report_command(results):
     from experiments.report import report

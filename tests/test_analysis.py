@@ -13,9 +13,11 @@ from experiments.analysis import (
     generalisation_held,
     gradient_flow,
     input_gradient_norms,
+    key_shift,
     last_gain,
     learning_speed,
     length_generalisation,
+    shifted,
     unsolved_runs,
 )
 from experiments.checks import UsageError
@@ -284,3 +286,39 @@ def test_a_folder_of_several_tasks_gets_one_file_per_task(analysed, tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(results / "sequences_to_solve_fluent_distractors.csv"), other, check_dtype=False)
     text = report(results).read_text()
     assert "figures/sequences_to_solve_fluent.png" in text and "figures/sequences_to_solve_fluent_distractors.png" in text
+
+
+def test_shifted_puts_the_lead_token_before_every_sequence():
+    x = np.array([[0, 9, 10, 40], [3, 12, 13, 40]], "int32")
+    np.testing.assert_array_equal(shifted(x, 0, 8), x)
+    out = shifted(x, 3, 8)
+    assert out.shape == (2, 7) and out.dtype == x.dtype
+    np.testing.assert_array_equal(out[:, :3], 8)
+    np.testing.assert_array_equal(out[:, 3:], x)  # the key, the gap and the query, 3 steps later
+
+
+def test_key_shift_scores_only_solved_models_and_shift_0_is_the_summary(analysed):
+    from datasets import TASKS
+    from experiments.backend import keras
+    from experiments.data import EVAL, data_seed
+
+    table = key_shift(analysed, shifts=(0, 5))
+    summary = pd.read_csv(analysed / "summary.csv")
+    solved = summary[(summary["status"] == "ok") & (summary["test_accuracy"] >= 0.9)]
+    assert 0 < len(solved) < len(summary)  # the quick preset both solves and fails: the filter is exercised
+    assert len(table) == 2 * len(solved) and set(table["shift"]) == {0, 5}
+    merged = table[table["shift"] == 0].merge(solved, left_on=["model", "init_label", "seed", "train_gap"],
+                                              right_on=["model", "init_label", "seed", "gap"])
+    assert len(merged) == len(solved)
+    np.testing.assert_array_equal(merged["test_accuracy_x"], merged["test_accuracy_y"])
+    # Shift 5, recomputed apart: "the" five times, then the very test set evaluate drew.
+    run = solved.iloc[0]
+    x, y = TASKS["fluent"](int(run["gap"]), int(run["n_test"]), data_seed(int(run["seed"]), EVAL))
+    lead = np.full((len(x), 5), 8, "int32")  # "the", fluent's first filler
+    model = keras.saving.load_model(analysed / "models" / f"{run['run_id']}.keras")
+    direct = np.mean(model.predict(np.concatenate([lead, x], axis=1), verbose=0).argmax(-1) == y)
+    row = table[(table["shift"] == 5) & (table["model"] == run["model"]) & (table["train_gap"] == run["gap"])]
+    assert row["test_accuracy"].item() == pytest.approx(direct, abs=1e-6)
+    held = (analysed / "key_shift_held.md").read_text()
+    assert "| model | init_label | train_gap | shift 0 | shift 5 |" in held
+    assert (analysed / "figures" / "key_shift.png").stat().st_size > 10_000

@@ -250,6 +250,8 @@ BAD_INPUT = [
     (["sweep", "preset=quick", "units=-4"], "units must be an integer >= 1, received units=-4"),
     (["sweep", "preset=quick", "reuse={missing}"], "no runs/ folder there to copy results from"),
     (["gradients", "gap=7"], "no runs at gap=7"),
+    (["key-shift", "shifts=0,-1"], "shifts must be an integer >= 0, received shifts=-1"),
+    (["key-shift", "task=adding"], "this analysis handles the fluent, fluent_distractors task only, received task='adding'"),
     (["report", "results={missing}"], "no summary at"),
     (["show-data", "task=fluent", "gap=0"], "gap must be an integer >= 1"),
     (["show-data", "task=temporal_order", "gap=3"], "gap must be an integer >= 5, received gap=3"),
