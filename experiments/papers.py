@@ -331,16 +331,22 @@ def draw_curves(table, marks, unit, title, folder, order=None, legend_outside=Fa
 
 def papers(results, names=None):
     """Learning-curve figures of every paper with records (and of each ladder with records,
-    when all are drawn), and RESULTS/papers/papers.md."""
-    ladders = [] if names is not None else [n for n in LADDERS if (Path(results) / "papers" / n / "runs").is_dir()]
-    names = list(names or [n for n in PAPERS if (Path(results) / "papers" / n / "runs").is_dir()])
-    for name in names:
+    when all are drawn), and RESULTS/papers/papers.md.
+
+    `names` only narrows which figures are redrawn: papers.md always has every paper and
+    ladder with records, so drawing one paper never drops the others' rows from it.
+    """
+    recorded = [n for n in PAPERS if (Path(results) / "papers" / n / "runs").is_dir()]
+    ladders = [n for n in LADDERS if (Path(results) / "papers" / n / "runs").is_dir()]
+    for name in names or ():
         check_choice("paper", name, PAPERS)
-    if not names and not ladders:
+        if name not in recorded:
+            raise UsageError(f"no records of paper {name!r} under {results}/papers/{name}/runs: run `make papers-sweep PAPER={name}` first")
+    if not recorded and not ladders:
         raise UsageError(f"no paper results under {results}/papers/: run `make papers-sweep` first")
-    written = [path for name in names for path in plot_curves(results, name)]
-    for name in ladders:
+    written = [path for name in (names or recorded) for path in plot_curves(results, name)]
+    for name in ladders if names is None else ():
         written += plot_ladder(Path(results) / "papers" / name, name)
     out = Path(results) / "papers" / "papers.md"
-    write_text(out, markdown(results, names) + "".join("\n" + ladder_markdown(Path(results) / "papers" / n, n) for n in ladders))
+    write_text(out, markdown(results, recorded) + "".join("\n" + ladder_markdown(Path(results) / "papers" / n, n) for n in ladders))
     return written + [str(out)]

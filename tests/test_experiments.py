@@ -250,6 +250,7 @@ BAD_INPUT = [
     (["sweep", "preset=quick", "units=-4"], "units must be an integer >= 1, received units=-4"),
     (["sweep", "preset=quick", "reuse={missing}"], "no runs/ folder there to copy results from"),
     (["gradients", "gap=7"], "no runs at gap=7"),
+    (["papers", "paper=bai_adding"], "no records of paper 'bai_adding' under"),
     (["key-shift", "shifts=0,-1"], "shifts must be an integer >= 0, received shifts=-1"),
     (["key-shift", "task=adding"], "this analysis handles the fluent, fluent_distractors task only, received task='adding'"),
     (["report", "results={missing}"], "no summary at"),

@@ -89,6 +89,16 @@ def test_make_papers_draws_each_paper_with_records_and_one_table(tmp_path):
     assert (tmp_path / "papers" / "tallec_adding" / "figures" / "learning_curves.png").stat().st_size > 10_000
     with pytest.raises(UsageError, match="unknown paper 'nope'"):
         papers.papers(tmp_path, ["nope"])
+    with pytest.raises(UsageError, match="no records of paper 'bai_adding'"):
+        papers.papers(tmp_path, ["bai_adding"])
+    # Drawing one paper redraws its figure only; papers.md keeps every paper with records.
+    for cfg in presets.expand("bai_adding"):
+        write(tmp_path, "bai_adding", cfg, [TASKS["adding"].baseline_loss(600)] * 150)
+    written = papers.papers(tmp_path, ["bai_adding"])
+    assert [p for p in written if "tallec_adding" in p] == []
+    text = (tmp_path / "papers" / "papers.md").read_text()
+    assert "(`bai_adding`, MSE)" in text and "(`tallec_adding`, MSE)" in text
+    assert "| lstm | 750 | chrono | chrono solves it in ~400-500 iterations | 3 of 3 seeds solved" in text
     with pytest.raises(UsageError, match="no paper results"):
         papers.papers(tmp_path / "empty")
     assert math.isclose(papers.BITS * math.log(2), 1)
