@@ -26,17 +26,32 @@ from experiments.summary import read_summary
 from experiments.tables import THRESHOLD, markdown_table
 
 
-def save_analysis(rows, results, name, plot, ok=None):
+def save_analysis(rows, results, name, plot, ok=None, held=None):
     """Write the rows as RESULTS/<name>.csv, draw them as RESULTS/figures/<name>, return the table.
 
     `ok` (ok_runs' rows) names the task: where RESULTS holds several, the files are
-    <name>_<task>, so that one task's analysis never overwrites another's.
+    <name>_<task>, so that one task's analysis never overwrites another's. `held`, a
+    function of the table returning markdown, is written beside them as <name>_held.md.
     """
     name = output_name(results, name, ok)
     table = pd.DataFrame(rows)
     write_csv(f"{results}/{name}.csv", table)
     plot(table, f"{results}/figures/{name}")
+    if held is not None:
+        write_text(f"{results}/{name}_held.md", held(table))
     return table
+
+
+def seed_stacks(results, runs):
+    """The RunConfigs of summary rows `runs`, grouped into seed stacks (`batched.stack_key`):
+    the seeds of one configuration, scored together where the cell allows."""
+    from experiments.batched import stack_key
+
+    groups = {}
+    for _, run in runs.iterrows():
+        cfg = config_of(results, run)
+        groups.setdefault(stack_key(cfg), []).append(cfg)
+    return list(groups.values())
 
 
 def output_name(results, name, ok=None):
@@ -237,19 +252,14 @@ def length_generalisation(results, task=None):
     """
     from experiments import score_cache
     from experiments.backend import keras
-    from experiments.batched import stack_key
     from experiments.data import EVAL, data_seed
     from experiments.evaluate import score_tests, seed_stack_predictor
 
     ok = ok_runs(results, task)
-    groups = {}  # the seeds of one configuration, scored as one seed stack where the cell allows
-    for _, run in ok.iterrows():
-        cfg = config_of(results, run)
-        groups.setdefault(stack_key(cfg), []).append(cfg)
     cache, code = score_cache.load(results), score_cache.code_digest()
     rows = []
     bar = tqdm(total=len(ok), desc="generalisation", unit="model", file=sys.stderr)
-    for cfgs in groups.values():
+    for cfgs in seed_stacks(results, ok):
         task_, models, predict, new = TASKS[cfgs[0].task], None, None, {}
         for gap in generalisation_gaps(cfgs[0].gap, task_.min_gap):
             other = None if gap == cfgs[0].gap else gap  # a group's runs share their gap; score_cache names the own one None
@@ -272,13 +282,11 @@ def length_generalisation(results, task=None):
         bar.update(len(cfgs))
         keras.backend.clear_session()
     bar.close()
-    table = save_analysis(rows, results, "length_generalisation", plot_length_generalisation, ok)
-    write_text(f"{results}/{output_name(results, 'length_generalisation', ok)}_held.md",
-               f"Models that solved their training gap g (test accuracy >= {THRESHOLD}), and how many of them "
-               f"also solve g/4 .. 4g, pooled over training gaps (`make generalisation`):\n\n"
-               + markdown_table(generalisation_held(table))
-               + "\nThe same, per training gap g:\n\n" + markdown_table(generalisation_held(table, by_gap=True)))
-    return table
+    held = lambda table: (f"Models that solved their training gap g (test accuracy >= {THRESHOLD}), and how many of them "
+                          f"also solve g/4 .. 4g, pooled over training gaps (`make generalisation`):\n\n"
+                          + markdown_table(generalisation_held(table))
+                          + "\nThe same, per training gap g:\n\n" + markdown_table(generalisation_held(table, by_gap=True)))
+    return save_analysis(rows, results, "length_generalisation", plot_length_generalisation, ok, held)
 
 
 def plot_length_generalisation(table, out):
@@ -344,7 +352,6 @@ def key_shift(results, task=None, shifts=KEY_SHIFTS):
     train_gap, shift, test_accuracy; also RESULTS/key_shift[_task]_held.md.
     """
     from experiments.backend import keras
-    from experiments.batched import stack_key
     from experiments.data import EVAL, data_seed
     from experiments.evaluate import score_tests, seed_stack_predictor
 
@@ -352,13 +359,10 @@ def key_shift(results, task=None, shifts=KEY_SHIFTS):
     solved = ok[ok["test_accuracy"] >= THRESHOLD]
     if solved.empty:
         raise UsageError(f"no {ok['task'].iloc[0]!r} run in {results}/summary.csv reached test accuracy {THRESHOLD}; nothing to shift")
-    groups = {}
-    for _, run in solved.iterrows():
-        cfg = config_of(results, run)
-        groups.setdefault(stack_key(cfg), []).append(cfg)
-    token, rows = LEAD_TOKENS[solved["task"].iloc[0]], []
+    task_name = solved["task"].iloc[0]
+    token, rows = LEAD_TOKENS[task_name], []
     bar = tqdm(total=len(solved), desc="key shift", unit="model", file=sys.stderr)
-    for cfgs in groups.values():
+    for cfgs in seed_stacks(results, solved):
         task_ = TASKS[cfgs[0].task]
         models = [keras.saving.load_model(model_path(results, cfg.run_id)) for cfg in cfgs]
         predict = seed_stack_predictor(models, cfgs[0])
@@ -370,12 +374,10 @@ def key_shift(results, task=None, shifts=KEY_SHIFTS):
         bar.update(len(cfgs))
         keras.backend.clear_session()
     bar.close()
-    table = save_analysis(rows, results, "key_shift", plot_key_shift, ok)
-    write_text(f"{results}/{output_name(results, 'key_shift', ok)}_held.md",
-               f"Models that solved their training gap g (test accuracy >= {THRESHOLD}), tested at g with the key moved "
-               f"later by `shift` lead tokens (`make key-shift`): how many still reach {THRESHOLD}, and their mean "
-               f"test accuracy (chance {TASKS[table['task'].iloc[0]].chance:.3g}):\n\n" + markdown_table(key_shift_held(table)))
-    return table
+    held = lambda table: (f"Models that solved their training gap g (test accuracy >= {THRESHOLD}), tested at g with the key moved "
+                          f"later by `shift` lead tokens (`make key-shift`): how many still reach {THRESHOLD}, and their mean "
+                          f"test accuracy (chance {TASKS[task_name].chance:.3g}):\n\n" + markdown_table(key_shift_held(table)))
+    return save_analysis(rows, results, "key_shift", plot_key_shift, ok, held)
 
 
 def key_shift_held(table, threshold=THRESHOLD):
