@@ -22,12 +22,14 @@ class Task:
         gap_meaning: one line saying exactly what `gap` counts for this task.
         chance: accuracy of the best predictor that ignores the inputs (drawn in figures).
         output: "class" (y (n,) class ids, one per sequence), "sequence" (y (n, T) class ids,
-            one per step, scored on the last `scored_steps` only) or "value" (y (n,) floats).
+            one per step, scored only where the target is not `blank`) or "value" (y (n,) floats).
         vocab_size: number of input tokens (x (n, T) int ids); None for real-valued inputs
             x (n, T, n_features).
         n_features: input channels when vocab_size is None.
         n_classes: output classes ("class" and "sequence").
-        scored_steps: for "sequence": how many final steps the accuracy counts.
+        blank: for "sequence": the target of a step that asks for nothing. The loss counts
+            every step (a blank is free to predict once the model reads the cue); accuracy
+            counts the others only, wherever they sit in the sequence.
         tolerance: for "value": a prediction is correct when |error| < tolerance.
         baseline_loss: `gap -> loss` of the input-blind predictor, where the papers give it.
         min_gap: the smallest gap the generator accepts.
@@ -41,7 +43,7 @@ class Task:
     vocab_size: int | None = None
     n_features: int = 0
     n_classes: int = 0
-    scored_steps: int = 0
+    blank: int | None = None
     tolerance: float = 0.0
     baseline_loss: Callable | None = None
     min_gap: int = 1
@@ -57,9 +59,8 @@ class Task:
         """Accuracy of model outputs `pred` (logits, or values) against targets `y`."""
         if self.output == "value":
             return float(np.mean(np.abs(pred.reshape(y.shape) - y) < self.tolerance))
-        if self.output == "sequence":
-            pred, y = pred[:, -self.scored_steps :], y[:, -self.scored_steps :]
-        return float(np.mean(np.argmax(pred, axis=-1) == y))
+        right = np.argmax(pred, axis=-1) == y
+        return float(np.mean(right[y != self.blank] if self.output == "sequence" else right))
 
     def loss(self, pred, y):
         """The training loss on these outputs: mean squared error, or mean cross-entropy of logits."""

@@ -48,6 +48,6 @@ TASK = Task(
     output="sequence",
     vocab_size=N_SYMBOLS + 2,
     n_classes=N_SYMBOLS + 2,
-    scored_steps=N_COPY,
+    blank=BLANK,
     baseline_loss=lambda gap: N_COPY * np.log(N_SYMBOLS) / (gap + 2 * N_COPY),
 )

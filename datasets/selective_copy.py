@@ -53,7 +53,7 @@ TASK = Task(
     output="sequence",
     vocab_size=N_SYMBOLS + 3,
     n_classes=N_SYMBOLS + 3,
-    scored_steps=N_COPY,
+    blank=BLANK,
     # blanks are free, each recalled symbol a uniform guess: log 8 per scored step
     baseline_loss=lambda gap: N_COPY * np.log(N_SYMBOLS) / (gap + N_COPY + 1),
     min_gap=N_COPY,

@@ -321,9 +321,10 @@ def plot_heatmaps(table, out, column, xlabel, title):
 # ------------------------------------------------------------------ key shift
 
 # The token a key shift puts before every sequence: one that no answer depends on and that the
-# task's own samples contain. fluent_distractors left-pads, so its padding; fluent has none, so
-# its first filler ("the"). Kept here, not in datasets/: the generators stay as trained.
-LEAD_TOKENS = {"fluent": FLUENT_LEAD, "fluent_distractors": DISTRACTORS_PAD}
+# task's own samples contain there. fluent_distractors left-pads, so its padding; fluent and
+# fluent_moving (whose padding follows the query) have none there, so their first filler ("the",
+# the same id in both). Kept here, not in datasets/: the generators stay as trained.
+LEAD_TOKENS = {"fluent": FLUENT_LEAD, "fluent_distractors": DISTRACTORS_PAD, "fluent_moving": FLUENT_LEAD}
 KEY_SHIFTS = (0, 1, 2, 4, 8, 16, 32)
 
 
@@ -342,7 +343,8 @@ def key_shift(results, task=None, shifts=KEY_SHIFTS):
     In `fluent` the key is always the first token and in `fluent_distractors` it always sits
     at index PREFIX + 1 (the task left-pads), so a model may find it by its absolute index
     instead of by what it is or what precedes it; length generalisation never moves it, so
-    it cannot tell the two apart. Here each test sequence gets `shift` lead tokens
+    it cannot tell the two apart. In `fluent_moving` it sits at index 1 to PREFIX + 1, so a
+    shift past PREFIX puts it where no training sample had it. Here each test sequence gets `shift` lead tokens
     (LEAD_TOKENS) before it: same samples, same gap, the key `shift` steps later. A model
     that reads the key by content keeps its accuracy; one that reads a fixed index falls
     to chance. Only models whose summary test accuracy is at least THRESHOLD are tested (a
@@ -368,7 +370,10 @@ def key_shift(results, task=None, shifts=KEY_SHIFTS):
         predict = seed_stack_predictor(models, cfgs[0])
         tests = [task_(cfg.gap, cfg.n_test, data_seed(cfg.seed, EVAL)) for cfg in cfgs]
         for shift in shifts:
-            scored = score_tests(models, task_, [(shifted(x, shift, token), y) for x, y in tests], predict)
+            # a sequence task's targets move with its inputs, the lead steps asking nothing
+            moved = [(shifted(x, shift, token), shifted(y, shift, task_.blank) if task_.output == "sequence" else y)
+                     for x, y in tests]
+            scored = score_tests(models, task_, moved, predict)
             rows += [{"task": cfg.task, "model": cfg.model, "init_label": cfg.init_label, "seed": cfg.seed, "train_gap": cfg.gap,
                       "shift": shift, "test_accuracy": accuracy} for cfg, (accuracy, _) in zip(cfgs, scored)]
         bar.update(len(cfgs))

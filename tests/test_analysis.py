@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import cli
 
 from experiments.analysis import (
     class_coverage,
@@ -295,6 +296,29 @@ def test_shifted_puts_the_lead_token_before_every_sequence():
     assert out.shape == (2, 7) and out.dtype == x.dtype
     np.testing.assert_array_equal(out[:, :3], 8)
     np.testing.assert_array_equal(out[:, 3:], x)  # the key, the gap and the query, 3 steps later
+
+
+def test_key_shift_moves_a_sequence_tasks_targets_with_its_inputs(tmp_path):
+    """On fluent_moving the answer is due at the query's step, so a shift must move the
+    targets too: scored apart, the prediction at the query's new index against the key."""
+    from datasets import TASKS
+    from experiments.backend import keras
+    from experiments.data import EVAL, data_seed
+
+    for command in (["train", "model=lstm", "task=fluent_moving", "gap=4", "seed=0", "units=16", "budget=640",
+                     "n_val=128", "n_test=256"], ["evaluate"]):
+        assert cli(*command, f"results={tmp_path}").returncode == 0
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    scored = summary["test_accuracy"].item()
+    summary.assign(test_accuracy=1.0).to_csv(tmp_path / "summary.csv", index=False)  # key_shift takes solved runs only
+    table = key_shift(tmp_path, shifts=(0, 12)).set_index("shift")["test_accuracy"]
+    assert table[0] == pytest.approx(scored, abs=1e-9)
+    x, y = TASKS["fluent_moving"](4, 256, data_seed(0, EVAL))
+    model = keras.saving.load_model(tmp_path / "models" / f"{summary['run_id'].item()}.keras")
+    lead = np.full((len(x), 12), 8, "int32")  # "the": 12 more prefix tokens than any training sample had
+    pred = model.predict(np.concatenate([lead, x], axis=1), verbose=0).argmax(-1)  # (n, 12 + T)
+    query = 12 + np.argmax(y != TASKS["fluent_moving"].blank, axis=1)
+    assert table[12] == pytest.approx(np.mean(pred[np.arange(len(x)), query] == y[np.arange(len(x)), query - 12]), abs=1e-9)
 
 
 def test_key_shift_scores_only_solved_models_and_shift_0_is_the_summary(analysed):

@@ -148,6 +148,45 @@ def test_fluent_distractors_defeat_first_and_last_country_shortcuts():
     assert hits == pytest.approx(1 / N_KEYS, abs=0.01)
 
 
+@pytest.mark.parametrize("gap", [1, 6, 200])
+def test_fluent_moving_is_fluent_distractors_with_the_padding_after_the_query(gap):
+    from datasets import fluent_distractors as fd
+    from datasets import fluent_moving as fm
+
+    x, y = TASKS["fluent_moving"](gap, 4000, 3)
+    x_fd, keys = TASKS["fluent_distractors"](gap, 4000, 3)
+    assert x.shape == y.shape == x_fd.shape and x.dtype == y.dtype == np.int32
+    for row, row_fd in zip(x[:50], x_fd[:50]):  # the same sentence, its padding moved to the end
+        np.testing.assert_array_equal(row[row != fd.PAD_ID], row_fd[row_fd != fd.PAD_ID])
+    rows = np.arange(len(x))
+    query = np.argmax(x == fd.QUERY_ID, axis=1)
+    key_at = query - gap - 1
+    assert np.all(x[rows, key_at - 1] == fd.MARKER_ID)
+    np.testing.assert_array_equal(x[rows, key_at], keys)  # the key, exactly gap tokens before the query
+    assert set(np.unique(key_at)) == set(range(1, fd.PREFIX + 2))  # its index varies over all 9 places
+    assert np.all((x == fd.PAD_ID) == (np.arange(x.shape[1])[None] > query[:, None]))  # padding after the query only
+    np.testing.assert_array_equal(y[rows, query], keys)
+    assert np.all((y != fm.BLANK) == (np.arange(x.shape[1])[None] == query[:, None]))  # one answer per row
+
+
+def test_sequence_tasks_score_the_answer_steps_only():
+    """Accuracy counts the steps whose target is not blank, wherever they are: for copy,
+    selective_copy and associative_recall those are the last steps; for fluent_moving, the query's."""
+    last = {"copy": 10, "selective_copy": 10, "associative_recall": 4}
+    for name, task in TASKS.items():
+        if task.output != "sequence":
+            continue
+        x, y = task(task.min_gap + 11, 500, 0)
+        answers = y != task.blank
+        if name in last:
+            assert np.all(answers[:, -last[name]:]) and not np.any(answers[:, :-last[name]])
+        right = np.eye(task.n_classes)[y]
+        wrong_blanks = np.where(answers[..., None], right, np.roll(right, 1, axis=-1))
+        assert task.score(wrong_blanks, y) == 1.0  # blanks are not scored ...
+        wrong_answers = np.where(answers[..., None], np.roll(right, 1, axis=-1), right)
+        assert task.score(wrong_answers, y) == 0.0  # ... the answers are, every one
+
+
 @pytest.mark.parametrize("gap", [10, 11, 300])
 def test_selective_copy_layout(gap):
     from datasets import selective_copy as sc

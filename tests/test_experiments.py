@@ -252,7 +252,7 @@ BAD_INPUT = [
     (["gradients", "gap=7"], "no runs at gap=7"),
     (["papers", "paper=bai_adding"], "no records of paper 'bai_adding' under"),
     (["key-shift", "shifts=0,-1"], "shifts must be an integer >= 0, received shifts=-1"),
-    (["key-shift", "task=adding"], "this analysis handles the fluent, fluent_distractors task only, received task='adding'"),
+    (["key-shift", "task=adding"], "this analysis handles the fluent, fluent_distractors, fluent_moving task only, received task='adding'"),
     (["report", "results={missing}"], "no summary at"),
     (["show-data", "task=fluent", "gap=0"], "gap must be an integer >= 1"),
     (["show-data", "task=temporal_order", "gap=3"], "gap must be an integer >= 5, received gap=3"),
@@ -372,12 +372,13 @@ def test_every_task_runs_through_the_pipeline(tmp_path):
         out = cli(*command, f"results={tmp_path}")
         assert out.returncode == 0, out.stderr
     summary = pd.read_csv(tmp_path / "summary.csv").set_index("task")
-    assert set(summary.index) == {"adding", "copy", "temporal_order", "fluent_distractors", "selective_copy"}
+    assert set(summary.index) == {"adding", "copy", "temporal_order", "fluent_distractors", "fluent_moving", "selective_copy"}
     assert summary.loc["adding", "baseline_loss"] == pytest.approx(1 / 6)
     assert summary.loc["copy", "baseline_loss"] == pytest.approx(10 * np.log(8) / 26)
     assert summary.loc["temporal_order", "chance_accuracy"] == 0.25
     assert summary.loc["selective_copy", "baseline_loss"] == pytest.approx(10 * np.log(8) / 21)
     assert summary.loc["fluent_distractors", "chance_accuracy"] == 0.125
+    assert summary.loc["fluent_moving", "baseline_loss"] == pytest.approx(np.log(8) / 21)
     assert summary["test_loss"].notna().all() and summary["test_accuracy"].between(0, 1).all()
     # temporal order at T = 6 is learnt in 50 steps; the others need more than a smoke budget
     assert summary.loc["temporal_order", "test_accuracy"] > 0.5
