@@ -30,6 +30,9 @@ class Task:
         blank: for "sequence": the target of a step that asks for nothing. The loss counts
             every step (a blank is free to predict once the model reads the cue); accuracy
             counts the others only, wherever they sit in the sequence.
+        train_blanks: for "sequence": whether the loss counts the blank steps too (copy and
+            selective copy, as their papers train them) or the answers only (fluent_moving,
+            whose one answer then has the loss of the class task it is the variant of).
         tolerance: for "value": a prediction is correct when |error| < tolerance.
         baseline_loss: `gap -> loss` of the input-blind predictor, where the papers give it.
         min_gap: the smallest gap the generator accepts.
@@ -44,6 +47,7 @@ class Task:
     n_features: int = 0
     n_classes: int = 0
     blank: int | None = None
+    train_blanks: bool = True
     tolerance: float = 0.0
     baseline_loss: Callable | None = None
     min_gap: int = 1
@@ -69,6 +73,9 @@ class Task:
         pred = pred.astype(np.float64)
         log_z = np.log(np.sum(np.exp(pred - pred.max(axis=-1, keepdims=True)), axis=-1)) + pred.max(axis=-1)
         picked = np.take_along_axis(pred, y[..., None].astype(np.int64), axis=-1)[..., 0]
+        if self.output == "sequence" and not self.train_blanks:
+            answers = y != self.blank
+            return float(np.mean(np.sum((log_z - picked) * answers, axis=-1) / np.maximum(answers.sum(axis=-1), 1)))
         return float(np.mean(log_z - picked))
 
 

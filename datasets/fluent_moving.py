@@ -8,7 +8,13 @@ so the key sits at index 1 to PREFIX + 1 (one more per real prefix token) and th
 gap + 2 to gap + PREFIX + 2, still exactly `gap` tokens after the key. The question is asked
 where the query stands, not at the last step, so the targets are one per step: the key's
 language at the query, `blank` at every other step (the steps before it ask nothing; those
-after it are padding). A causal model never sees the padding before it answers.
+after it are padding). A causal model never sees the padding before it answers. Only the
+answer is trained and scored (`train_blanks=False`): its loss is the cross-entropy at the
+query, exactly `fluent_distractors`' loss on the same sentence, so the two tasks differ in
+where the key sits and in nothing a model is trained on besides. (Training the blanks too,
+as copy does, was this task's first version, commit 3971f4c: its runs, kept in
+`results/checks/fluent_moving_blanks_trained/`, did much worse; the orthogonal RNN solved
+1 of 5 at gap 10 and the IndRNN 0 of 5, against 5 of 5 each on `fluent_distractors`.)
 
 Worked example, gap = 4, 2 prefix tokens (PREFIX = 8; ids as in `fluent_distractors`, and
 target 8 is blank `_`):
@@ -62,8 +68,8 @@ TASK = Task(
     decode=decode,
     output="sequence",
     blank=BLANK,
-    # blanks are free once the query is read, the answer a uniform guess: log 8 at one step of T
-    baseline_loss=lambda gap: np.log(N_KEYS) / (gap + PREFIX + 3),
+    train_blanks=False,  # the loss is the answer's alone, as in fluent_distractors
+    baseline_loss=lambda gap: np.log(N_KEYS),  # a uniform guess at the query
     gap_meaning=f"tokens between the country after 'grew_up_in' and the query 'fluent', as in fluent_distractors; the key "
                 f"sits at index 1 to {PREFIX + 1}, the padding after the query (sequence length gap + {PREFIX + 3})",
 )

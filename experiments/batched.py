@@ -41,7 +41,7 @@ from experiments import checkpoints
 from experiments.backend import keras
 from experiments.config import cell_registry
 from experiments.data import TEST, TRAIN, VAL, data_seed, seed_everything
-from experiments.model import OPTIMIZERS, build_model, make_optimizer
+from experiments.model import OPTIMIZERS, answer_crossentropy, build_model, make_optimizer
 from experiments.train import conclude, history_point, new_record, record_error
 from layers.base import RNN
 from layers.sequence import has_sequence_path
@@ -221,9 +221,12 @@ def take_seeds(array, keep, n_seeds):
 
 
 def per_seed_loss(task, pred, y):
-    """(S,) mean loss of each seed, the loss `build_model` compiles: MSE or cross-entropy of logits."""
+    """(S,) mean loss of each seed, the loss `build_model` compiles (`model.task_loss`): MSE,
+    or cross-entropy of logits, over every step or over the answers only."""
     if task.output == "value":
         per_sample = ops.square(pred - ops.cast(y, pred.dtype))
+    elif task.output == "sequence" and not task.train_blanks:
+        per_sample = answer_crossentropy(y, pred, task.blank)  # (S, B)
     else:
         per_sample = keras.losses.sparse_categorical_crossentropy(y, pred, from_logits=True)
     return ops.mean(ops.reshape(per_sample, (ops.shape(per_sample)[0], -1)), axis=1)

@@ -14,6 +14,42 @@ from experiments.config import cell_registry
 from layers.base import PACKAGE, sequence_layer
 
 
+def answer_crossentropy(y, logits, blank):
+    """(...,) mean cross-entropy of each sequence's logits (..., T, K) over its steps whose
+    target in y (..., T) is not `blank`: the loss of a task that trains its answers only."""
+    ops = keras.ops
+    y = ops.cast(y, "int32")
+    answers = ops.cast(ops.not_equal(y, blank), logits.dtype)
+    per_step = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+    return ops.sum(per_step * answers, axis=-1) / ops.maximum(ops.sum(answers, axis=-1), 1.0)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class AnswerCrossentropy(keras.losses.Loss):
+    """`answer_crossentropy` as a Keras loss, for a task whose blanks are not trained
+    (`Task.train_blanks` False): y (B, T) ids, logits (B, T, K); the batch's mean of (B,)."""
+
+    def __init__(self, blank, name="answer_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.blank = blank
+
+    def call(self, y_true, y_pred):
+        return answer_crossentropy(y_true, y_pred, self.blank)
+
+    def get_config(self):
+        return {**super().get_config(), "blank": self.blank}
+
+
+def task_loss(task):
+    """The Keras loss a model of `task` trains on: MSE for values, else cross-entropy of logits,
+    over every step, or over the answers only where the task does not train its blanks."""
+    if task.output == "value":
+        return keras.losses.MeanSquaredError()
+    if task.output == "sequence" and not task.train_blanks:
+        return AnswerCrossentropy(task.blank)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class PrimedRMSprop(keras.optimizers.RMSprop):
     """RMSprop whose running mean of squared gradients starts at `start` (1e-3), not 0: the
@@ -103,12 +139,10 @@ def build_model(cfg):
     layers.append(sequence_layer(entry, cfg.units, cfg.cell_kwargs(), return_sequences=task.output == "sequence", fused=bool(cfg.fused)))
     if task.output == "value":
         layers += [keras.layers.Dense(1), keras.layers.Reshape(())]  # (B, 1) -> (B,), the shape of y
-        loss = keras.losses.MeanSquaredError()
     else:
         layers.append(keras.layers.Dense(task.n_classes))
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model = keras.Sequential(layers, name=cfg.model)
-    compile_model(model, make_optimizer(cfg), loss, jit_compile=bool(cfg.jit_compile))
+    compile_model(model, make_optimizer(cfg), task_loss(task), jit_compile=bool(cfg.jit_compile))
     return model
 
 

@@ -246,3 +246,27 @@ def test_associative_recall_key_blind_shortcuts_score_well_below_recall():
     mode_score = np.mean(modes[np.arange(len(x))[:, None], answers - ar.N_KEYS] / modes.sum(axis=1, keepdims=True))
     present_score = np.mean((answers[:, :, None] == values[:, None, :]).mean(axis=2))
     assert mode_score == pytest.approx(0.41, abs=0.01) and present_score == pytest.approx(0.34, abs=0.01)
+
+
+def test_fluent_moving_trains_and_scores_its_answer_only():
+    """Its loss is the cross-entropy at the query, the class task's loss on that step: in
+    numpy (`Task.loss`), in the compiled model (`task_loss`) and in a seed stack
+    (`per_seed_loss`) alike, whatever the blank steps' logits are."""
+    from experiments.backend import keras
+    from experiments.batched import per_seed_loss
+    from experiments.model import task_loss
+
+    task = TASKS["fluent_moving"]
+    x, y = task(6, 64, 2)
+    logits = np.random.default_rng(0).normal(size=(*y.shape, task.n_classes)).astype("float32")
+    rows, query = np.arange(len(y)), np.argmax(y != task.blank, axis=1)
+    at_query = logits[rows, query]  # (n, K): what a class model would output
+    log_z = np.log(np.exp(at_query.astype(np.float64)).sum(axis=1))
+    expected = float(np.mean(log_z - at_query[rows, y[rows, query]]))
+    assert task.loss(logits, y) == pytest.approx(expected, rel=1e-6)
+    assert float(task_loss(task)(y, logits)) == pytest.approx(expected, rel=1e-5)
+    stacked = per_seed_loss(task, keras.ops.convert_to_tensor(np.stack([logits, logits])), keras.ops.convert_to_tensor(np.stack([y, y])))
+    np.testing.assert_allclose(np.asarray(stacked), [expected, expected], rtol=1e-5)
+    scrambled = np.where((y == task.blank)[..., None], logits[::-1], logits)  # other logits at the blanks
+    assert task.loss(scrambled, y) == pytest.approx(expected, rel=1e-6)
+    assert TASKS["copy"].train_blanks  # the copy tasks train every step, as their papers do

@@ -378,7 +378,7 @@ def test_every_task_runs_through_the_pipeline(tmp_path):
     assert summary.loc["temporal_order", "chance_accuracy"] == 0.25
     assert summary.loc["selective_copy", "baseline_loss"] == pytest.approx(10 * np.log(8) / 21)
     assert summary.loc["fluent_distractors", "chance_accuracy"] == 0.125
-    assert summary.loc["fluent_moving", "baseline_loss"] == pytest.approx(np.log(8) / 21)
+    assert summary.loc["fluent_moving", "baseline_loss"] == pytest.approx(np.log(8))  # its answer alone is trained
     assert summary["test_loss"].notna().all() and summary["test_accuracy"].between(0, 1).all()
     # temporal order at T = 6 is learnt in 50 steps; the others need more than a smoke budget
     assert summary.loc["temporal_order", "test_accuracy"] > 0.5
