@@ -27,9 +27,10 @@ class Task:
             x (n, T, n_features).
         n_features: input channels when vocab_size is None.
         n_classes: output classes ("class" and "sequence").
-        blank: for "sequence": the target of a step that asks for nothing. The loss counts
-            every step (a blank is free to predict once the model reads the cue); accuracy
-            counts the others only, wherever they sit in the sequence.
+        blank: for "sequence": the target of a step that asks for nothing. Accuracy counts
+            the other steps only, wherever they sit in the sequence; the loss counts every
+            step (a blank is free to predict once the model reads the cue) unless
+            `train_blanks` is False.
         train_blanks: for "sequence": whether the loss counts the blank steps too (copy and
             selective copy, as their papers train them) or the answers only (fluent_moving,
             whose one answer then has the loss of the class task it is the variant of).
@@ -52,6 +53,13 @@ class Task:
     baseline_loss: Callable | None = None
     min_gap: int = 1
 
+    @property
+    def answers_only(self):
+        """Whether the training loss counts the answer steps alone (a "sequence" task that
+        does not train its blanks): the one test `Task.loss`, `model.task_loss` and
+        `batched.per_seed_loss` share."""
+        return self.output == "sequence" and not self.train_blanks
+
     def __call__(self, gap, n, seed, **params):
         return self.fn(gap, n, seed, **params)
 
@@ -73,7 +81,7 @@ class Task:
         pred = pred.astype(np.float64)
         log_z = np.log(np.sum(np.exp(pred - pred.max(axis=-1, keepdims=True)), axis=-1)) + pred.max(axis=-1)
         picked = np.take_along_axis(pred, y[..., None].astype(np.int64), axis=-1)[..., 0]
-        if self.output == "sequence" and not self.train_blanks:
+        if self.answers_only:
             answers = y != self.blank
             return float(np.mean(np.sum((log_z - picked) * answers, axis=-1) / np.maximum(answers.sum(axis=-1), 1)))
         return float(np.mean(log_z - picked))

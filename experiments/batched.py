@@ -225,7 +225,7 @@ def per_seed_loss(task, pred, y):
     or cross-entropy of logits, over every step or over the answers only."""
     if task.output == "value":
         per_sample = ops.square(pred - ops.cast(y, pred.dtype))
-    elif task.output == "sequence" and not task.train_blanks:
+    elif task.answers_only:
         per_sample = answer_crossentropy(y, pred, task.blank)  # (S, B)
     else:
         per_sample = keras.losses.sparse_categorical_crossentropy(y, pred, from_logits=True)

@@ -27,7 +27,7 @@ def answer_crossentropy(y, logits, blank):
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class AnswerCrossentropy(keras.losses.Loss):
     """`answer_crossentropy` as a Keras loss, for a task whose blanks are not trained
-    (`Task.train_blanks` False): y (B, T) ids, logits (B, T, K); the batch's mean of (B,)."""
+    (`Task.answers_only`): y (B, T) ids, logits (B, T, K); the batch's mean of (B,)."""
 
     def __init__(self, blank, name="answer_crossentropy", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -45,7 +45,7 @@ def task_loss(task):
     over every step, or over the answers only where the task does not train its blanks."""
     if task.output == "value":
         return keras.losses.MeanSquaredError()
-    if task.output == "sequence" and not task.train_blanks:
+    if task.answers_only:
         return AnswerCrossentropy(task.blank)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

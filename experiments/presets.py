@@ -205,8 +205,8 @@ PRESETS["jozefowicz_forget_bias"] = [
 ]
 # After 2015 (issue 15): the newer recurrences and attention beside the RNN and the chrono LSTM
 # and GRU, on the fluent task, its honest version with distractors (the key at one index, and
-# at a varying one), selective copying and associative recall. 5 seeds. The RNN is the orthogonal one: it reached farther than the
-# identity RNN in the headline (reach 166 against 35).
+# at a varying one), selective copying and associative recall. 5 seeds. The RNN is the
+# orthogonal one: it reached farther than the identity RNN in the headline (reach 166 against 35).
 POST_GAPS = (10, 40, 160, 640)
 POST_TASKS = ("fluent", "fluent_distractors", "fluent_moving", "selective_copy", "associative_recall")
 PRESETS["post2015"] = [
