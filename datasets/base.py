@@ -31,9 +31,12 @@ class Task:
             the other steps only, wherever they sit in the sequence; the loss counts every
             step (a blank is free to predict once the model reads the cue) unless
             `train_blanks` is False.
-        train_blanks: for "sequence": whether the loss counts the blank steps too (copy and
-            selective copy, as their papers train them) or the answers only (fluent_moving,
-            whose one answer then has the loss of the class task it is the variant of).
+        train_blanks: for "sequence": whether the loss counts the blank steps too (copy, as
+            Arjovsky et al. 2016 train it) or the answers only (fluent_moving, whose one answer
+            then has the loss of the class task it is the variant of). A run may set its own
+            (`RunConfig.train_blanks`): selective copying and associative recall keep True
+            here, the protocol their first records were trained under, and the post2015
+            preset trains their answers alone, as Zoology's generators label them.
         tolerance: for "value": a prediction is correct when |error| < tolerance.
         baseline_loss: `gap -> loss` of the input-blind predictor, where the papers give it.
         min_gap: the smallest gap the generator accepts.

@@ -253,7 +253,7 @@ def stack_train_step(stack, cfg, optimizer=None):
     `optimizer`: a `per_seed_optimizer` built on `stack.variables` (one is made if None)."""
     import tensorflow as tf
 
-    task = TASKS[cfg.task]
+    task = cfg.task_spec
     if optimizer is None:
         optimizer = per_seed_optimizer(cfg, stack.n_seeds)
         optimizer.build(stack.variables)
@@ -280,7 +280,7 @@ def train_batched(cfgs, results, checkpoint_every=None):
     cfg0, seeds = cfgs[0], [c.seed for c in cfgs]
     if not stackable(cfg0):  # e.g. fused without XLA, which a stack of one would crash (see `stackable`)
         raise ValueError(f"{cfg0.model} with fused={cfg0.fused}, jit_compile={cfg0.jit_compile} cannot train as a seed stack")
-    task = TASKS[cfg0.task]
+    task = cfg0.task_spec
     checkpoint_every = checkpoints.CHECKPOINT_SECONDS if checkpoint_every is None else checkpoint_every
     start = time.perf_counter()
     records = [new_record(c) for c in cfgs]

@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import math
 import types
 from dataclasses import dataclass
 
@@ -53,6 +54,10 @@ class RunConfig:
     # False: train the whole budget, never stopping at target_accuracy (a paper's loss at its own
     # update count, for a model that solves the task before it); None: stop there, as always.
     early_stop: bool | None = None
+    # A sequence task's loss: False counts the answer steps alone (Zoology's -100 labels, the
+    # protocol of associative recall's paper), True every step, blanks too (Arjovsky et al.'s
+    # copy); None: the task's own `Task.train_blanks`.
+    train_blanks: bool | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "options", normalised_options(self.options))  # frozen: the one allowed write
@@ -118,6 +123,17 @@ class RunConfig:
         return {**kwargs, **dict(self.options or ())}
 
     @property
+    def task_spec(self):
+        """The run's `Task`: `TASKS[task]`, with `train_blanks` where the run sets it. Its
+        `baseline_loss` then follows the loss: with the answers alone, a uniform guess per
+        answer, log(1 / chance); with every step, the task's own (None where it has none)."""
+        task = TASKS[self.task]
+        if self.train_blanks is None or self.train_blanks == task.train_blanks:
+            return task
+        baseline = (lambda gap: -math.log(task.chance)) if not self.train_blanks else None
+        return dataclasses.replace(task, train_blanks=self.train_blanks, baseline_loss=baseline)
+
+    @property
     def init_label(self):
         """How the cell was initialised, in words: 'orthogonal recurrent, chrono forget bias'.
 
@@ -128,6 +144,8 @@ class RunConfig:
             parts.append(f"{self.forget_bias} forget bias")
         for name, value in self.options or ():
             parts.append(f"{name}={','.join(map(str, value)) if isinstance(value, tuple) else value}")
+        if self.train_blanks is not None:  # a loss other than the task's own keeps its runs a row of their own
+            parts.append("answers only" if not self.train_blanks else "blanks trained")
         return ", ".join(parts) or "default"
 
     @classmethod
@@ -199,9 +217,12 @@ def check_fields(cfg):
             raise UsageError(f"momentum must be in [0, 1), received momentum={cfg.momentum!r}")
         if cfg.optimizer not in WITH_MOMENTUM:
             raise UsageError(f"momentum={cfg.momentum} needs optimizer={' or '.join(WITH_MOMENTUM)}, received optimizer={cfg.optimizer!r}")
-    for name in ("fused", "jit_compile", "early_stop"):
+    for name in ("fused", "jit_compile", "early_stop", "train_blanks"):
         if getattr(cfg, name) is not None:
             check_bool(name, getattr(cfg, name))
+    if cfg.train_blanks is not None and TASKS[cfg.task].output != "sequence":
+        sequence = [t for t, spec in TASKS.items() if spec.output == "sequence"]
+        raise UsageError(f"train_blanks={cfg.train_blanks} applies to a task with an output per step ({', '.join(sequence)}), received task={cfg.task!r}")
     if cfg.chrono_tmax is not None:
         check_int("chrono_tmax", cfg.chrono_tmax, low=2)
         if cfg.forget_bias != "chrono":
@@ -225,7 +246,7 @@ def check_values(values):
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
-LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile", "clipvalue", "options", "momentum", "early_stop")
+LATE_FIELDS = ("optimizer", "chrono_tmax", "fused", "jit_compile", "clipvalue", "options", "momentum", "early_stop", "train_blanks")
 # Cell arguments that are run fields already: set through the field, never as an option.
 RESERVED_OPTIONS = {"recurrent_initializer": "recurrent_init", "forget_bias": "forget_bias", "chrono_tmax": "chrono_tmax"}
 OPTIMIZERS = ("adam", "rmsprop", "rmsprop_primed", "rmsprop_torch")  # experiments.model.OPTIMIZERS builds them (a test keeps the two in step)

@@ -178,7 +178,7 @@ def evaluate(results, n_test=None, progress=True, stacked=True, rescore=False):
             models.append((record, cfg, model))
             tests.append(TASKS[cfg.task](cfg.gap, n_test or cfg.n_test, data_seed(cfg.seed, EVAL)))
         loaded = [m for _, _, m in models]
-        for (record, _, _), score in zip(models, score_tests(loaded, TASKS[group[0][1].task], tests, seed_stack_predictor(loaded, group[0][1]))):
+        for (record, _, _), score in zip(models, score_tests(loaded, group[0][1].task_spec, tests, seed_stack_predictor(loaded, group[0][1]))):
             scored[record["run_id"]] = score
         bar.update(len(models))
         keras.backend.clear_session()  # one graph per group would otherwise accumulate

@@ -130,7 +130,7 @@ def build_model(cfg):
     straight to the sequence layer. One output per sequence: last hidden state (B, H) ->
     (B, K) logits, or (B,) values for regression; one output per step ("sequence"): (B, T, K).
     """
-    task = TASKS[cfg.task]
+    task = cfg.task_spec
     entry = cell_registry()[cfg.model]
     if task.vocab_size:
         layers = [keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(task.vocab_size, cfg.embed_dim)]

@@ -9,7 +9,6 @@ import traceback
 
 import numpy as np
 
-from datasets import TASKS
 from experiments import checkpoints
 from experiments.backend import keras
 from experiments.data import TEST, TRAIN, VAL, data_seed, seed_everything
@@ -50,7 +49,7 @@ def train(cfg, results, verbose=0, checkpoint_every=None):
     a run stopped midway and started again resumes from there, and its record says at which
     steps (`resumed_at_steps`).
     """
-    task = TASKS[cfg.task]
+    task = cfg.task_spec
     checkpoint_every = checkpoints.CHECKPOINT_SECONDS if checkpoint_every is None else checkpoint_every
     start = time.perf_counter()
     record = new_record(cfg)
@@ -97,7 +96,7 @@ def train(cfg, results, verbose=0, checkpoint_every=None):
 def new_record(cfg):
     """What a record says before training: the run's id and config, the task's chance and
     baseline, the versions and the machine."""
-    task = TASKS[cfg.task]
+    task = cfg.task_spec
     return {
         "run_id": cfg.run_id,
         "config": dataclasses.asdict(cfg),
@@ -121,7 +120,7 @@ def conclude(record, cfg, results, model, fresh, history, loss, steps, val_acc, 
     `test_scores(x, y) -> (accuracy, loss)` replaces scoring with `model` (a seed stack
     scores all its seeds' test sets in one pass).
     """
-    task = TASKS[cfg.task]
+    task = cfg.task_spec
     record.update(final_loss=loss, sequences_seen=steps * cfg.batch_size, history=history)
     if not math.isfinite(loss):
         record.update(status="diverged", error=f"training loss became {loss} after {steps} steps",

@@ -227,6 +227,8 @@ BAD_INPUT = [
     (["train", "fused=yes"], "fused must be true or false, received fused='yes'"),
     (["train", "jit_compile=1"], "jit_compile must be true or false, received jit_compile=1"),
     (["train", "early_stop=maybe"], "early_stop must be true or false, received early_stop='maybe'"),
+    (["train", "train_blanks=no"], "train_blanks must be true or false, received train_blanks='no'"),
+    (["train", "train_blanks=false"], "train_blanks=False applies to a task with an output per step (copy, fluent_moving, selective_copy, associative_recall), received task='fluent'"),
     (["train", "chrono_tmax=50"], "chrono_tmax=50 needs forget_bias='chrono'"),
     (["train", "momentum=0.9"], "momentum=0.9 needs optimizer=rmsprop or rmsprop_torch, received optimizer=None"),
     (["train", "optimizer=rmsprop", "momentum=1"], "momentum must be in [0, 1), received momentum=1"),
@@ -447,3 +449,25 @@ def test_every_model_states_its_capacity():
     assert all(params > 0 for params, _ in sizes.values())
     assert sizes["lstm"][1] == 16 and sizes["gru"][1] == 8 and sizes["lru"][1] == 16  # (h, c); h; Re and Im of x
     assert sizes["exprnn"][1] == 8 and sizes["attention"][1] == "16 per step seen"  # one block's keys and values
+
+
+def test_train_blanks_sets_a_sequence_tasks_loss_its_label_and_its_id():
+    """`train_blanks=False` trains a sequence task's answers alone: the compiled loss, the
+    record's baseline and the row label follow, the id changes, and the task default does not."""
+    from experiments.model import build_model
+
+    default = RunConfig(model="rnn", task="selective_copy", gap=12, units=8)
+    answers = dataclasses.replace(default, train_blanks=False)
+    assert default.run_id != answers.run_id and default.task_spec is TASKS["selective_copy"]
+    assert answers.init_label == "orthogonal recurrent, answers only" and default.init_label == "orthogonal recurrent"
+    assert answers.task_spec.answers_only and not TASKS["selective_copy"].answers_only
+    assert answers.task_spec.baseline_loss(12) == pytest.approx(np.log(8))  # a uniform guess at each answer
+    x, y = TASKS["selective_copy"](12, 32, 0)
+    logits = np.random.default_rng(1).normal(size=(*y.shape, TASKS["selective_copy"].n_classes)).astype("float32")
+    compiled = float(build_model(answers).loss(y, logits))
+    assert compiled == pytest.approx(answers.task_spec.loss(logits, y), rel=1e-5)
+    assert compiled != pytest.approx(TASKS["selective_copy"].loss(logits, y), rel=1e-2)  # the blanks would count
+    # The preset trains selective copying and associative recall on their answers alone, and nothing else changes.
+    post = presets.expand("post2015")
+    assert {c.train_blanks for c in post if c.task in presets.POST_ANSWERS_ONLY} == {False}
+    assert {c.train_blanks for c in post if c.task not in presets.POST_ANSWERS_ONLY} == {None}
