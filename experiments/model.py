@@ -8,7 +8,6 @@ be a recurrent cell or any layer that maps whole sequences (attention).
 
 import dataclasses
 
-from datasets import TASKS
 from experiments.backend import keras
 from experiments.config import cell_registry
 from layers.base import PACKAGE, sequence_layer
