@@ -240,15 +240,25 @@ def expand(preset, **overrides):
     field. A grid's initialisation option is skipped for a model that lacks it (the chrono
     grid with `models=("rnn",)` yields nothing), so overriding `models` runs each named
     model under every initialisation of the preset that applies to it; likewise a gap below a
-    task's shortest is skipped for that task. Duplicate configs
-    (two grids that meet) are kept once, in order.
+    task's shortest is skipped for that task. `tasks` naming tasks of the preset keeps each
+    grid's own runs on them (post2015's `train_blanks=False` grids stay on selective copying
+    and associative recall); naming tasks the preset lacks runs every grid on them instead.
+    Duplicate configs (two grids that meet) are kept once, in order.
     """
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
     check_keys(overrides, tuple(GRID_AXES) + FIELDS, what="sweep key")
+    own = [set(grid.get("tasks", (RunConfig.task,))) for grid in PRESETS[preset]]
+    named = overrides.get("tasks")
+    known = set().union(*own)
+    if named is not None and known & set(named) and not set(named) <= known:
+        raise UsageError(f"tasks not in preset {preset!r}: {', '.join(t for t in named if t not in known)} "
+                         f"(its tasks: {', '.join(sorted(known))}); name only its tasks, or only others to run every grid on them")
     configs = {}
-    for grid in PRESETS[preset]:
+    for grid, tasks in zip(PRESETS[preset], own):
         grid = {**grid, **overrides}
+        if named is not None and known & set(named):
+            grid["tasks"] = tuple(t for t in named if t in tasks)  # none here: this grid adds no runs
         axes = {GRID_AXES[k]: grid.pop(k) for k in list(grid) if k in GRID_AXES}
         if ALL_CELLS in axes.get("model", ()):
             axes["model"] = tuple(cell_registry())

@@ -472,3 +472,9 @@ def test_train_blanks_sets_a_sequence_tasks_loss_its_label_and_its_id():
     post = presets.expand("post2015")
     assert {c.train_blanks for c in post if c.task in presets.POST_ANSWERS_ONLY} == {False}
     assert {c.train_blanks for c in post if c.task not in presets.POST_ANSWERS_ONLY} == {None}
+    # A sweep of some of its tasks keeps each grid's own runs on them; other tasks replace the preset's.
+    some = presets.expand("post2015", tasks=("selective_copy", "fluent"), gaps=(10,))
+    assert {(c.task, c.train_blanks) for c in some} == {("selective_copy", False), ("fluent", None)} and len(some) == 2 * 12 * 5
+    assert {c.task for c in presets.expand("default", tasks=("adding",))} == {"adding"}
+    with pytest.raises(UsageError, match="tasks not in preset 'post2015': adding"):
+        presets.expand("post2015", tasks=("fluent", "adding"))
