@@ -42,7 +42,7 @@ def summary_row(record, test_accuracy, test_loss):
 
 
 # Fields that name a row of the tables (or follow from one) rather than a training protocol.
-ROW_FIELDS = ("model", "task", "gap", "seed", "recurrent_init", "forget_bias", "chrono_tmax", "options")
+ROW_FIELDS = ("model", "task", "gap", "seed", "recurrent_init", "forget_bias", "chrono_tmax", "options", "train_blanks")  # train_blanks: in init_label
 
 
 def label_variants(table):

@@ -468,6 +468,10 @@ def test_train_blanks_sets_a_sequence_tasks_loss_its_label_and_its_id():
     compiled = float(build_model(answers).loss(y, logits))
     assert compiled == pytest.approx(answers.task_spec.loss(logits, y), rel=1e-5)
     assert compiled != pytest.approx(TASKS["selective_copy"].loss(logits, y), rel=1e-2)  # the blanks would count
+    from experiments.evaluate import label_variants  # the label already names the loss: no "[train_blanks=...]" suffix
+
+    rows = pd.DataFrame([{**dataclasses.asdict(c), "init_label": c.init_label} for c in (default, answers)])
+    assert list(label_variants(rows)["init_label"]) == ["orthogonal recurrent", "orthogonal recurrent, answers only"]
     # The preset trains selective copying and associative recall on their answers alone, and nothing else changes.
     post = presets.expand("post2015")
     assert {c.train_blanks for c in post if c.task in presets.POST_ANSWERS_ONLY} == {False}
