@@ -1,5 +1,7 @@
 """What every task shares: the `Task` record, scoring, and the argument checks of a generator."""
 
+import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -62,6 +64,15 @@ class Task:
         does not train its blanks): the one test `Task.loss`, `model.task_loss` and
         `batched.per_seed_loss` share."""
         return self.output == "sequence" and not self.train_blanks
+
+    def with_loss(self, train_blanks):
+        """This task with a run's own `train_blanks` (None: its own). Its `baseline_loss`
+        follows the loss: with the answers alone, a uniform guess per answer, log(1 / chance);
+        with every step where the task trains its answers alone, None (not derived)."""
+        if train_blanks is None or train_blanks == self.train_blanks:
+            return self
+        baseline = (lambda gap: -math.log(self.chance)) if not train_blanks else None
+        return dataclasses.replace(self, train_blanks=train_blanks, baseline_loss=baseline)
 
     def __call__(self, gap, n, seed, **params):
         return self.fn(gap, n, seed, **params)

@@ -8,7 +8,6 @@ import dataclasses
 import hashlib
 import inspect
 import json
-import math
 import types
 from dataclasses import dataclass
 
@@ -124,14 +123,8 @@ class RunConfig:
 
     @property
     def task_spec(self):
-        """The run's `Task`: `TASKS[task]`, with `train_blanks` where the run sets it. Its
-        `baseline_loss` then follows the loss: with the answers alone, a uniform guess per
-        answer, log(1 / chance); with every step, the task's own (None where it has none)."""
-        task = TASKS[self.task]
-        if self.train_blanks is None or self.train_blanks == task.train_blanks:
-            return task
-        baseline = (lambda gap: -math.log(task.chance)) if not self.train_blanks else None
-        return dataclasses.replace(task, train_blanks=self.train_blanks, baseline_loss=baseline)
+        """The run's `Task`: `TASKS[task]` with the run's `train_blanks` (`Task.with_loss`)."""
+        return TASKS[self.task].with_loss(self.train_blanks)
 
     @property
     def init_label(self):

@@ -123,7 +123,7 @@ def curves(folder, scale=1.0):
     rows = []
     for record in load_records(folder, warn=False):
         cfg = record["config"]
-        task = TASKS[cfg["task"]]
+        task = TASKS[cfg["task"]].with_loss(cfg.get("train_blanks"))  # the run's loss, so its baseline
         baseline = task.baseline_loss(cfg["gap"]) * scale if task.baseline_loss else math.nan
         for point in record.get("history", []):
             source = "validation" if "val_loss" in point else "training"

@@ -249,15 +249,15 @@ def expand(preset, **overrides):
         raise UsageError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
     check_keys(overrides, tuple(GRID_AXES) + FIELDS, what="sweep key")
     own = [set(grid.get("tasks", (RunConfig.task,))) for grid in PRESETS[preset]]
-    named = overrides.get("tasks")
-    known = set().union(*own)
-    if named is not None and known & set(named) and not set(named) <= known:
+    named, known = overrides.get("tasks"), set().union(*own)
+    keep_grids = named is not None and bool(known & set(named))  # else: every grid runs the named tasks
+    if keep_grids and not set(named) <= known:
         raise UsageError(f"tasks not in preset {preset!r}: {', '.join(t for t in named if t not in known)} "
                          f"(its tasks: {', '.join(sorted(known))}); name only its tasks, or only others to run every grid on them")
     configs = {}
     for grid, tasks in zip(PRESETS[preset], own):
         grid = {**grid, **overrides}
-        if named is not None and known & set(named):
+        if keep_grids:
             grid["tasks"] = tuple(t for t in named if t in tasks)  # none here: this grid adds no runs
         axes = {GRID_AXES[k]: grid.pop(k) for k in list(grid) if k in GRID_AXES}
         if ALL_CELLS in axes.get("model", ()):
